@@ -69,6 +69,8 @@ type Result struct {
 	Image v1.Image
 	// ID is the config digest, the image ID.
 	ID v1.Hash
+	// Steps is the number of progress steps printed ("#1" to "#Steps").
+	Steps int
 }
 
 // state is a stage being built.
@@ -188,7 +190,7 @@ func Build(ctx context.Context, opts Options) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Result{Image: img, ID: id}, nil
+	return &Result{Image: img, ID: id, Steps: b.n}, nil
 }
 
 func nameOr(n string) string {
