@@ -11,6 +11,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/tabula-dev/tabula/archive"
 	"github.com/tabula-dev/tabula/build"
 	"github.com/tabula-dev/tabula/errdefs"
 	"github.com/tabula-dev/tabula/layer"
@@ -177,6 +178,11 @@ func runBuild(cmd *cobra.Command, g *globalOptions, o *buildOptions, contextDir 
 			return fmt.Errorf("--iidfile: %w", err)
 		}
 	}
+	for _, out := range outputs {
+		if out.dest == "-" {
+			return nil // stdout holds the archive
+		}
+	}
 	fmt.Fprintln(stdout, res.ID)
 	return nil
 }
@@ -244,7 +250,38 @@ func parseOutput(v string) (output, error) {
 	return out, nil
 }
 
-// writeOutput writes the image as an archive for -o.
+// writeOutput writes the image as an archive for -o, under each of its
+// names (untagged when it has none); the file appears only once complete.
 func writeOutput(cmd *cobra.Command, out output, res *build.Result, names []string) error {
-	return fmt.Errorf("-o type=%s: archives are not wired yet: %w", out.format, errdefs.ErrNotImplemented)
+	format, err := archive.ParseFormat(out.format)
+	if err != nil {
+		return fmt.Errorf("-o: %w", err)
+	}
+	var images []archive.Named
+	for _, n := range names {
+		images = append(images, archive.Named{Name: n, Image: res.Image})
+	}
+	if len(images) == 0 {
+		images = []archive.Named{{Image: res.Image}}
+	}
+	if out.dest == "-" {
+		return archive.Save(cmd.Context(), cmd.OutOrStdout(), format, images)
+	}
+	dir := filepath.Dir(out.dest)
+	f, err := os.CreateTemp(dir, ".tabula-output-*")
+	if err != nil {
+		return fmt.Errorf("-o dest=%s: %w", out.dest, err)
+	}
+	defer os.Remove(f.Name())
+	if err := archive.Save(cmd.Context(), f, format, images); err != nil {
+		f.Close()
+		return fmt.Errorf("-o dest=%s: %w", out.dest, err)
+	}
+	if err := f.Close(); err != nil {
+		return fmt.Errorf("-o dest=%s: %w", out.dest, err)
+	}
+	if err := os.Chmod(f.Name(), 0o644); err != nil {
+		return err
+	}
+	return os.Rename(f.Name(), out.dest)
 }
