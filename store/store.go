@@ -1,13 +1,25 @@
 package store
 
 import (
+	"archive/tar"
 	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
 	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"regexp"
+	"sort"
+	"strconv"
+	"strings"
 	"time"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 
 	"github.com/tabula-dev/tabula/errdefs"
+	"github.com/tabula-dev/tabula/layer"
 )
 
 // Store is the OCI image layout at one directory (normally <root>/images).
@@ -19,7 +31,47 @@ type Store struct {
 // Open opens the layout at dir, creating oci-layout and an empty index.json
 // when the directory is new.
 func Open(dir string) (*Store, error) {
-	return &Store{dir: dir}, errdefs.ErrNotImplemented
+	s := &Store{dir: dir}
+	for _, d := range []string{dir, filepath.Join(dir, "blobs", "sha256"), filepath.Join(dir, "ingest")} {
+		if err := os.MkdirAll(d, 0o755); err != nil {
+			return nil, fmt.Errorf("open image store: %w", err)
+		}
+	}
+	layoutPath := filepath.Join(dir, "oci-layout")
+	if b, err := os.ReadFile(layoutPath); err == nil {
+		var l struct {
+			Version string `json:"imageLayoutVersion"`
+		}
+		if err := json.Unmarshal(b, &l); err != nil || l.Version == "" {
+			return nil, fmt.Errorf("%s is not an OCI layout marker; move the directory away or repair it: %w", layoutPath, errdefs.ErrCorrupt)
+		}
+	} else if errors.Is(err, fs.ErrNotExist) {
+		if err := writeFileAtomic(layoutPath, []byte(`{"imageLayoutVersion":"1.0.0"}`+"\n")); err != nil {
+			return nil, err
+		}
+	} else {
+		return nil, fmt.Errorf("open image store: %w", err)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "index.json")); errors.Is(err, fs.ErrNotExist) {
+		err := s.updateIndexCreate()
+		if err != nil {
+			return nil, err
+		}
+	}
+	return s, nil
+}
+
+// updateIndexCreate writes an empty index.json unless another process did.
+func (s *Store) updateIndexCreate() error {
+	l, err := s.lock(indexLock, true)
+	if err != nil {
+		return err
+	}
+	defer l.unlock()
+	if _, err := os.Stat(filepath.Join(s.dir, "index.json")); err == nil {
+		return nil
+	}
+	return s.writeIndex(emptyIndex())
 }
 
 // Dir is the layout's directory.
@@ -39,41 +91,441 @@ type Entry struct {
 	Size int64
 }
 
-// NormalizeName validates a NAME[:TAG] reference and returns its familiar
-// form with the tag defaulted to "latest" ("docker.io/library/x" → "x:latest").
-func NormalizeName(name string) (string, error) {
-	return "", errdefs.ErrNotImplemented
-}
-
 // Write stores img (every blob verified, written atomically) and points each
 // name at it, moving the name away from any image that had it. With no
 // names the image is stored untagged. It returns the manifest descriptor.
 func (s *Store) Write(ctx context.Context, img v1.Image, names ...string) (v1.Descriptor, error) {
-	return v1.Descriptor{}, errdefs.ErrNotImplemented
+	norm := make([]string, 0, len(names))
+	for _, n := range names {
+		nn, err := NormalizeName(n)
+		if err != nil {
+			return v1.Descriptor{}, err
+		}
+		norm = append(norm, nn)
+	}
+	rawManifest, err := img.RawManifest()
+	if err != nil {
+		return v1.Descriptor{}, fmt.Errorf("store image: read its manifest: %w", err)
+	}
+	manifest, err := v1.ParseManifest(bytesReader(rawManifest))
+	if err != nil {
+		return v1.Descriptor{}, fmt.Errorf("store image: parse its manifest: %v: %w", err, errdefs.ErrInvalidArgument)
+	}
+	mt, err := img.MediaType()
+	if err != nil {
+		return v1.Descriptor{}, fmt.Errorf("store image: %w", err)
+	}
+
+	gl, err := s.lock(gcLock, false)
+	if err != nil {
+		return v1.Descriptor{}, err
+	}
+	defer gl.unlock()
+
+	mdigest, err := s.ingestBytes(ctx, rawManifest)
+	if err != nil {
+		return v1.Descriptor{}, err
+	}
+	desc := v1.Descriptor{MediaType: mt, Size: int64(len(rawManifest)), Digest: mdigest}
+
+	idx, err := s.readIndex()
+	if err != nil {
+		return v1.Descriptor{}, err
+	}
+	size := int64(-1)
+	for _, d := range idx.Manifests {
+		if d.Digest == mdigest {
+			if n, err := strconv.ParseInt(d.Annotations[sizeAnnotation], 10, 64); err == nil {
+				size = n
+			}
+		}
+	}
+	if size < 0 {
+		// Not stored yet (or stored by another tool): ingest the config
+		// and every layer, then count the content.
+		rawConfig, err := img.RawConfigFile()
+		if err != nil {
+			return v1.Descriptor{}, fmt.Errorf("store image: read its config: %w", err)
+		}
+		if err := s.ingest(ctx, manifest.Config.Digest, manifest.Config.Size, bytesReader(rawConfig)); err != nil {
+			return v1.Descriptor{}, fmt.Errorf("store image config: %w", err)
+		}
+		for i, ld := range manifest.Layers {
+			if s.hasBlob(ld.Digest, ld.Size) {
+				continue
+			}
+			if err := s.ingestLayer(ctx, img, ld); err != nil {
+				return v1.Descriptor{}, fmt.Errorf("store layer %d of %d: %w", i+1, len(manifest.Layers), err)
+			}
+		}
+		size, err = s.contentSize(ctx, manifest)
+		if err != nil {
+			return v1.Descriptor{}, err
+		}
+	}
+	desc.Annotations = map[string]string{sizeAnnotation: strconv.FormatInt(size, 10)}
+
+	err = s.updateIndex(func(idx *v1.IndexManifest) (bool, error) {
+		return setNames(idx, desc, norm), nil
+	})
+	if err != nil {
+		return v1.Descriptor{}, fmt.Errorf("store image: %w", err)
+	}
+	return desc, nil
 }
+
+func (s *Store) ingestLayer(ctx context.Context, img v1.Image, ld v1.Descriptor) error {
+	l, err := img.LayerByDigest(ld.Digest)
+	if err != nil {
+		return err
+	}
+	rc, err := l.Compressed()
+	if err != nil {
+		return err
+	}
+	defer rc.Close()
+	return s.ingest(ctx, ld.Digest, ld.Size, rc)
+}
+
+// contentSize is what Docker shows as an image's SIZE: the sum of the
+// sizes of the files in its layers.
+func (s *Store) contentSize(ctx context.Context, m *v1.Manifest) (int64, error) {
+	var total int64
+	for _, ld := range m.Layers {
+		n, err := s.layerContentSize(ctx, ld)
+		if err != nil {
+			return 0, fmt.Errorf("count the content of layer %s: %w", ld.Digest, err)
+		}
+		total += n
+	}
+	return total, nil
+}
+
+func (s *Store) layerContentSize(ctx context.Context, ld v1.Descriptor) (int64, error) {
+	rc, err := s.openBlob(ld.Digest, ld.Size)
+	if err != nil {
+		return 0, err
+	}
+	defer rc.Close()
+	r, err := layer.Decompress(rc)
+	if err != nil {
+		return 0, err
+	}
+	defer r.Close()
+	tr := tar.NewReader(ctxReader{ctx, r})
+	var n int64
+	for {
+		h, err := tr.Next()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return 0, err
+		}
+		if h.Typeflag == tar.TypeReg {
+			n += h.Size
+		}
+	}
+	// Drain, so that the blob's digest is verified.
+	if _, err := io.Copy(io.Discard, rc); err != nil {
+		return 0, err
+	}
+	return n, nil
+}
+
+// setNames points names at desc in idx: each name leaves the descriptor
+// that had it (an image left with no name stays as a dangling image), and
+// desc appears once per name, or once untagged when names is empty and the
+// image is not in the index yet. It reports whether idx changed.
+func setNames(idx *v1.IndexManifest, desc v1.Descriptor, names []string) bool {
+	before := append([]v1.Descriptor(nil), idx.Manifests...)
+	want := map[string]bool{}
+	for _, n := range names {
+		want[n] = true
+	}
+	var out []v1.Descriptor
+	present := false
+	for _, d := range idx.Manifests {
+		n := refName(d)
+		if d.Digest == desc.Digest {
+			present = true
+			if n == "" && len(names) > 0 {
+				continue // the untagged entry gives way to named ones
+			}
+			if want[n] {
+				delete(want, n)
+			}
+			out = append(out, d)
+			continue
+		}
+		if n != "" && want[n] {
+			// The name moves; keep the image it leaves as dangling unless
+			// it still has another name.
+			if !hasOtherEntry(idx.Manifests, d.Digest, n) {
+				out = append(out, withoutName(d))
+			}
+			continue
+		}
+		out = append(out, d)
+	}
+	for _, n := range names {
+		if want[n] {
+			d := desc
+			d.Annotations = copyAnnotations(desc.Annotations)
+			d.Annotations[refNameAnnotation] = n
+			out = append(out, d)
+			delete(want, n)
+		}
+	}
+	if !present && len(names) == 0 {
+		out = append(out, desc)
+	}
+	idx.Manifests = dedupeUntagged(out)
+	return !jsonEqual(before, idx.Manifests)
+}
+
+func hasOtherEntry(ds []v1.Descriptor, digest v1.Hash, except string) bool {
+	for _, d := range ds {
+		if d.Digest == digest && refName(d) != except {
+			return true
+		}
+	}
+	return false
+}
+
+func withoutName(d v1.Descriptor) v1.Descriptor {
+	d.Annotations = copyAnnotations(d.Annotations)
+	delete(d.Annotations, refNameAnnotation)
+	return d
+}
+
+func copyAnnotations(a map[string]string) map[string]string {
+	m := make(map[string]string, len(a)+1)
+	for k, v := range a {
+		m[k] = v
+	}
+	return m
+}
+
+// dedupeUntagged drops untagged descriptors of images that have a named
+// descriptor or an earlier untagged one.
+func dedupeUntagged(ds []v1.Descriptor) []v1.Descriptor {
+	named := map[v1.Hash]bool{}
+	for _, d := range ds {
+		if refName(d) != "" {
+			named[d.Digest] = true
+		}
+	}
+	seen := map[v1.Hash]bool{}
+	out := ds[:0]
+	for _, d := range ds {
+		if refName(d) == "" {
+			if named[d.Digest] || seen[d.Digest] {
+				continue
+			}
+			seen[d.Digest] = true
+		}
+		out = append(out, d)
+	}
+	return out
+}
+
+// group is one image of the index with all its names.
+type group struct {
+	desc  v1.Descriptor
+	names []string
+}
+
+func groups(idx *v1.IndexManifest) []*group {
+	var gs []*group
+	by := map[v1.Hash]*group{}
+	for _, d := range idx.Manifests {
+		g, ok := by[d.Digest]
+		if !ok {
+			g = &group{desc: withoutName(d)}
+			by[d.Digest] = g
+			gs = append(gs, g)
+		}
+		if n := refName(d); n != "" {
+			g.names = append(g.names, n)
+		}
+	}
+	return gs
+}
+
+// entry reads the manifest (and config when needed) of one image.
+func (s *Store) entry(ctx context.Context, g *group) (Entry, *v1.Manifest, error) {
+	e := Entry{Names: append([]string(nil), g.names...), Manifest: g.desc}
+	m, err := s.manifest(g.desc)
+	if err != nil {
+		return e, nil, err
+	}
+	e.ID = m.Config.Digest
+	cfg, err := s.config(m)
+	if err != nil {
+		return e, m, err
+	}
+	e.Created = cfg.Created.Time
+	if n, err := strconv.ParseInt(g.desc.Annotations[sizeAnnotation], 10, 64); err == nil {
+		e.Size = n
+	} else if e.Size, err = s.contentSize(ctx, m); err != nil {
+		return e, m, err
+	}
+	return e, m, nil
+}
+
+func (s *Store) manifest(d v1.Descriptor) (*v1.Manifest, error) {
+	b, err := s.readBlob(d.Digest, d.Size)
+	if err != nil {
+		return nil, fmt.Errorf("read manifest: %w", err)
+	}
+	m, err := v1.ParseManifest(bytesReader(b))
+	if err != nil {
+		return nil, fmt.Errorf("manifest %s: %v: %w", d.Digest, err, errdefs.ErrCorrupt)
+	}
+	return m, nil
+}
+
+func (s *Store) config(m *v1.Manifest) (*v1.ConfigFile, error) {
+	b, err := s.readBlob(m.Config.Digest, m.Config.Size)
+	if err != nil {
+		return nil, fmt.Errorf("read image config: %w", err)
+	}
+	cfg, err := v1.ParseConfigFile(bytesReader(b))
+	if err != nil {
+		return nil, fmt.Errorf("image config %s: %v: %w", m.Config.Digest, err, errdefs.ErrCorrupt)
+	}
+	return cfg, nil
+}
+
+var hexRef = regexp.MustCompile(`^(sha256:)?[0-9a-f]{1,64}$`)
 
 // Resolve finds the image that ref names: NAME[:TAG], a full or short image
 // ID (config digest, with or without "sha256:"), or a manifest digest.
 // An unknown ref is errdefs.ErrNotFound; an ambiguous ID prefix is
 // errdefs.ErrInvalidArgument.
 func (s *Store) Resolve(ctx context.Context, ref string) (Entry, error) {
-	return Entry{}, errdefs.ErrNotImplemented
+	e, _, err := s.resolve(ctx, ref)
+	return e, err
+}
+
+// resolve also reports whether ref matched by name.
+func (s *Store) resolve(ctx context.Context, ref string) (Entry, bool, error) {
+	idx, err := s.readIndex()
+	if err != nil {
+		return Entry{}, false, err
+	}
+	gs := groups(idx)
+	if n, err := NormalizeName(ref); err == nil {
+		for _, g := range gs {
+			for _, gn := range g.names {
+				if gn == n {
+					e, _, err := s.entry(ctx, g)
+					return e, true, err
+				}
+			}
+		}
+	}
+	if !hexRef.MatchString(ref) {
+		if _, err := NormalizeName(ref); err != nil {
+			return Entry{}, false, err
+		}
+		return Entry{}, false, fmt.Errorf("image %q: no such image in %s: %w", ref, s.dir, errdefs.ErrNotFound)
+	}
+	prefix := strings.TrimPrefix(ref, "sha256:")
+	var found []Entry
+	var firstErr error
+	for _, g := range gs {
+		if g.desc.Digest.Hex == prefix {
+			e, _, err := s.entry(ctx, g)
+			return e, false, err
+		}
+		m, err := s.manifest(g.desc)
+		if err != nil {
+			if firstErr == nil {
+				firstErr = err
+			}
+			continue
+		}
+		if strings.HasPrefix(m.Config.Digest.Hex, prefix) {
+			e, _, err := s.entry(ctx, g)
+			if err != nil {
+				return e, false, err
+			}
+			found = append(found, e)
+		}
+	}
+	switch {
+	case len(found) == 1:
+		return found[0], false, nil
+	case len(found) > 1:
+		ids := map[v1.Hash]bool{}
+		for _, e := range found {
+			ids[e.ID] = true
+		}
+		if len(ids) > 1 {
+			return Entry{}, false, fmt.Errorf("image ID %q is ambiguous: %d images start with it; give more digits: %w", ref, len(ids), errdefs.ErrInvalidArgument)
+		}
+		return found[0], false, nil
+	case firstErr != nil:
+		return Entry{}, false, fmt.Errorf("image %q: not found, and %w", ref, firstErr)
+	}
+	return Entry{}, false, fmt.Errorf("image %q: no such image in %s: %w", ref, s.dir, errdefs.ErrNotFound)
 }
 
 // Image returns the image that ref names (see Resolve); its blobs are read
 // lazily and verified against their digests as they are read.
 func (s *Store) Image(ctx context.Context, ref string) (v1.Image, error) {
-	return nil, errdefs.ErrNotImplemented
+	e, err := s.Resolve(ctx, ref)
+	if err != nil {
+		return nil, err
+	}
+	return s.imageOf(e.Manifest)
 }
 
 // List returns every image of the store, newest first.
 func (s *Store) List(ctx context.Context) ([]Entry, error) {
-	return nil, errdefs.ErrNotImplemented
+	idx, err := s.readIndex()
+	if err != nil {
+		return nil, err
+	}
+	var out []Entry
+	for _, g := range groups(idx) {
+		e, _, err := s.entry(ctx, g)
+		if err != nil {
+			return nil, fmt.Errorf("image %s: %w", g.desc.Digest, err)
+		}
+		out = append(out, e)
+	}
+	sort.SliceStable(out, func(i, j int) bool { return out[i].Created.After(out[j].Created) })
+	return out, nil
 }
 
 // Tag points name at the image ref names.
 func (s *Store) Tag(ctx context.Context, ref, name string) error {
-	return errdefs.ErrNotImplemented
+	n, err := NormalizeName(name)
+	if err != nil {
+		return err
+	}
+	e, err := s.Resolve(ctx, ref)
+	if err != nil {
+		return err
+	}
+	return s.updateIndex(func(idx *v1.IndexManifest) (bool, error) {
+		if !hasDigest(idx, e.Manifest.Digest) {
+			return false, fmt.Errorf("image %q was removed meanwhile: %w", ref, errdefs.ErrNotFound)
+		}
+		return setNames(idx, e.Manifest, []string{n}), nil
+	})
+}
+
+func hasDigest(idx *v1.IndexManifest, h v1.Hash) bool {
+	for _, d := range idx.Manifests {
+		if d.Digest == h {
+			return true
+		}
+	}
+	return false
 }
 
 // Remove untags ref when it is a name; when the image is left with no names,
@@ -81,24 +533,82 @@ func (s *Store) Tag(ctx context.Context, ref, name string) error {
 // force) and blobs no image uses any more are collected. It returns Docker's
 // "Untagged: …" and "Deleted: …" lines.
 func (s *Store) Remove(ctx context.Context, ref string, force bool) ([]string, error) {
-	return nil, errdefs.ErrNotImplemented
+	e, byName, err := s.resolve(ctx, ref)
+	if err != nil {
+		return nil, err
+	}
+	var lines []string
+	deleted := false
+	err = s.updateIndex(func(idx *v1.IndexManifest) (bool, error) {
+		lines, deleted = nil, false
+		var untag map[string]bool
+		if byName {
+			n, _ := NormalizeName(ref)
+			untag = map[string]bool{n: true}
+		} else {
+			var names []string
+			for _, d := range idx.Manifests {
+				if d.Digest == e.Manifest.Digest && refName(d) != "" {
+					names = append(names, refName(d))
+				}
+			}
+			if len(names) > 1 && !force {
+				return false, fmt.Errorf("image %s is tagged %s; remove the tags, or use -f to remove it with all of them: %w",
+					shortID(e.ID), strings.Join(names, ", "), errdefs.ErrFailedPrecondition)
+			}
+			untag = map[string]bool{}
+			for _, n := range names {
+				untag[n] = true
+			}
+		}
+		var out []v1.Descriptor
+		remaining := 0
+		for _, d := range idx.Manifests {
+			if d.Digest != e.Manifest.Digest {
+				out = append(out, d)
+				continue
+			}
+			if n := refName(d); n != "" && untag[n] {
+				lines = append(lines, "Untagged: "+n)
+				continue
+			}
+			if refName(d) == "" && !byName {
+				continue
+			}
+			if refName(d) != "" {
+				remaining++
+			}
+			out = append(out, d)
+		}
+		if remaining == 0 {
+			// Drop a dangling entry too: the image goes.
+			kept := out[:0]
+			for _, d := range out {
+				if d.Digest != e.Manifest.Digest {
+					kept = append(kept, d)
+				}
+			}
+			out = kept
+			deleted = true
+			lines = append(lines, "Deleted: "+e.ID.String())
+		}
+		idx.Manifests = out
+		return true, nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	if deleted {
+		if _, err := s.GC(ctx); err != nil {
+			return lines, fmt.Errorf("image removed, but collecting its blobs failed: %w", err)
+		}
+	}
+	return lines, nil
 }
 
-// Blob opens a blob by digest; the reader fails at EOF when the content
-// does not match the digest.
-func (s *Store) Blob(ctx context.Context, digest v1.Hash) (io.ReadCloser, error) {
-	return nil, errdefs.ErrNotImplemented
-}
-
-// Check verifies the layout: index.json parses, every referenced manifest,
-// config and layer blob exists with its size and digest. It returns one
-// problem per line in the error.
-func (s *Store) Check(ctx context.Context) error {
-	return errdefs.ErrNotImplemented
-}
-
-// GC removes blobs and temporary files that no image in index.json
-// references, and returns the bytes freed.
-func (s *Store) GC(ctx context.Context) (int64, error) {
-	return 0, errdefs.ErrNotImplemented
+func shortID(h v1.Hash) string {
+	if len(h.Hex) < 12 {
+		return h.Hex
+	}
+	return h.Hex[:12]
 }

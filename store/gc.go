@@ -1,0 +1,167 @@
+package store
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+
+	"github.com/tabula-dev/tabula/errdefs"
+)
+
+// ingestGrace is how old a temporary file must be before GC removes it.
+const ingestGrace = 10 * time.Minute
+
+// CheckError lists every problem Check found.
+type CheckError struct {
+	Problems []string
+}
+
+func (e *CheckError) Error() string {
+	return fmt.Sprintf("the image store has %d problem(s):\n%s", len(e.Problems), strings.Join(e.Problems, "\n"))
+}
+
+func (e *CheckError) Unwrap() error { return errdefs.ErrCorrupt }
+
+// Check verifies the layout: index.json parses, every referenced manifest,
+// config and layer blob exists with its size and digest. It returns one
+// problem per line in the error.
+func (s *Store) Check(ctx context.Context) error {
+	var problems []string
+	if _, err := os.ReadFile(filepath.Join(s.dir, "oci-layout")); err != nil {
+		problems = append(problems, fmt.Sprintf("oci-layout: %v", err))
+	}
+	idx, err := s.readIndex()
+	if err != nil {
+		return &CheckError{Problems: append(problems, err.Error())}
+	}
+	checked := map[v1.Hash]bool{}
+	blob := func(what string, d v1.Descriptor) bool {
+		if checked[d.Digest] {
+			return true
+		}
+		checked[d.Digest] = true
+		if err := s.verifyBlob(ctx, d); err != nil {
+			problems = append(problems, fmt.Sprintf("%s: %v", what, err))
+			return false
+		}
+		return true
+	}
+	for _, g := range groups(idx) {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		img := g.desc.Digest.String()
+		if len(g.names) > 0 {
+			img = strings.Join(g.names, ", ")
+		}
+		if !blob("image "+img+": manifest "+g.desc.Digest.String(), g.desc) {
+			continue
+		}
+		m, err := s.manifest(g.desc)
+		if err != nil {
+			problems = append(problems, fmt.Sprintf("image %s: %v", img, err))
+			continue
+		}
+		if blob("image "+img+": config "+m.Config.Digest.String(), m.Config) {
+			if _, err := s.config(m); err != nil {
+				problems = append(problems, fmt.Sprintf("image %s: %v", img, err))
+			}
+		}
+		for i, l := range m.Layers {
+			blob(fmt.Sprintf("image %s: layer %d %s", img, i+1, l.Digest), l)
+		}
+	}
+	if len(problems) > 0 {
+		return &CheckError{Problems: problems}
+	}
+	return nil
+}
+
+// verifyBlob reads a whole blob through the verifying reader.
+func (s *Store) verifyBlob(ctx context.Context, d v1.Descriptor) error {
+	rc, err := s.openBlob(d.Digest, d.Size)
+	if err != nil {
+		return err
+	}
+	defer rc.Close()
+	_, err = io.Copy(io.Discard, ctxReader{ctx, rc})
+	return err
+}
+
+// GC removes blobs and temporary files that no image in index.json
+// references, and returns the bytes freed. Temporary files younger than a
+// few minutes are left alone.
+func (s *Store) GC(ctx context.Context) (int64, error) {
+	gl, err := s.lock(gcLock, true)
+	if err != nil {
+		return 0, err
+	}
+	defer gl.unlock()
+	il, err := s.lock(indexLock, true)
+	if err != nil {
+		return 0, err
+	}
+	defer il.unlock()
+	idx, err := s.readIndex()
+	if err != nil {
+		return 0, err
+	}
+	live := map[string]bool{}
+	for _, g := range groups(idx) {
+		live[g.desc.Digest.Hex] = true
+		m, err := s.manifest(g.desc)
+		if err != nil {
+			if errors.Is(err, errdefs.ErrNotFound) {
+				continue
+			}
+			return 0, fmt.Errorf("collect garbage: cannot tell what image %s uses, so nothing is removed: %w", g.desc.Digest, err)
+		}
+		live[m.Config.Digest.Hex] = true
+		for _, l := range m.Layers {
+			live[l.Digest.Hex] = true
+		}
+	}
+	var freed int64
+	blobs := filepath.Join(s.dir, "blobs", "sha256")
+	des, err := os.ReadDir(blobs)
+	if err != nil {
+		return 0, fmt.Errorf("collect garbage: %w", err)
+	}
+	for _, de := range des {
+		if live[de.Name()] {
+			continue
+		}
+		if err := ctx.Err(); err != nil {
+			return freed, err
+		}
+		freed += removeCounting(filepath.Join(blobs, de.Name()))
+	}
+	ingest := filepath.Join(s.dir, "ingest")
+	des, _ = os.ReadDir(ingest)
+	for _, de := range des {
+		fi, err := de.Info()
+		if err != nil || time.Since(fi.ModTime()) < ingestGrace {
+			continue
+		}
+		freed += removeCounting(filepath.Join(ingest, de.Name()))
+	}
+	return freed, nil
+}
+
+func removeCounting(p string) int64 {
+	fi, err := os.Lstat(p)
+	if err != nil {
+		return 0
+	}
+	if os.Remove(p) != nil {
+		return 0
+	}
+	return fi.Size()
+}

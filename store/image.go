@@ -1,0 +1,79 @@
+package store
+
+import (
+	"fmt"
+	"io"
+
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/partial"
+	"github.com/google/go-containerregistry/pkg/v1/types"
+
+	"github.com/tabula-dev/tabula/errdefs"
+)
+
+// storedImage is the least a layout provides: the manifest, the config and
+// the compressed blobs by digest; partial derives the rest of v1.Image.
+type storedImage struct {
+	s        *Store
+	desc     v1.Descriptor
+	raw      []byte
+	manifest *v1.Manifest
+}
+
+func (s *Store) imageOf(desc v1.Descriptor) (v1.Image, error) {
+	raw, err := s.readBlob(desc.Digest, desc.Size)
+	if err != nil {
+		return nil, fmt.Errorf("read manifest: %w", err)
+	}
+	m, err := v1.ParseManifest(bytesReader(raw))
+	if err != nil {
+		return nil, fmt.Errorf("manifest %s: %v: %w", desc.Digest, err, errdefs.ErrCorrupt)
+	}
+	return partial.CompressedToImage(&storedImage{s: s, desc: withoutName(desc), raw: raw, manifest: m})
+}
+
+func (i *storedImage) MediaType() (types.MediaType, error) {
+	if i.manifest.MediaType != "" {
+		return i.manifest.MediaType, nil
+	}
+	return i.desc.MediaType, nil
+}
+
+func (i *storedImage) RawManifest() ([]byte, error) { return i.raw, nil }
+
+func (i *storedImage) RawConfigFile() ([]byte, error) {
+	return i.s.readBlob(i.manifest.Config.Digest, i.manifest.Config.Size)
+}
+
+func (i *storedImage) Descriptor() (*v1.Descriptor, error) {
+	d := i.desc
+	d.Annotations = nil
+	return &d, nil
+}
+
+func (i *storedImage) LayerByDigest(h v1.Hash) (partial.CompressedLayer, error) {
+	if h == i.manifest.Config.Digest {
+		return &storedBlob{s: i.s, desc: i.manifest.Config}, nil
+	}
+	for _, l := range i.manifest.Layers {
+		if l.Digest == h {
+			return &storedBlob{s: i.s, desc: l}, nil
+		}
+	}
+	return nil, fmt.Errorf("image %s has no layer %s: %w", i.desc.Digest, h, errdefs.ErrNotFound)
+}
+
+// storedBlob is one layer (or the config) as a compressed blob whose reads
+// are verified against its descriptor.
+type storedBlob struct {
+	s    *Store
+	desc v1.Descriptor
+}
+
+func (b *storedBlob) Digest() (v1.Hash, error)            { return b.desc.Digest, nil }
+func (b *storedBlob) Size() (int64, error)                { return b.desc.Size, nil }
+func (b *storedBlob) MediaType() (types.MediaType, error) { return b.desc.MediaType, nil }
+func (b *storedBlob) Descriptor() (*v1.Descriptor, error) { d := b.desc; return &d, nil }
+func (b *storedBlob) Compressed() (io.ReadCloser, error) {
+	return b.s.openBlob(b.desc.Digest, b.desc.Size)
+}

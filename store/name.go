@@ -1,0 +1,41 @@
+package store
+
+import (
+	"fmt"
+	"strings"
+
+	"github.com/google/go-containerregistry/pkg/name"
+
+	"github.com/tabula-dev/tabula/errdefs"
+)
+
+// NormalizeName validates a NAME[:TAG] reference and returns its familiar
+// form with the tag defaulted to "latest" ("docker.io/library/x" → "x:latest").
+func NormalizeName(ref string) (string, error) {
+	if ref == "" {
+		return "", fmt.Errorf("image name is empty: %w", errdefs.ErrInvalidArgument)
+	}
+	if strings.Contains(ref, "@") {
+		return "", fmt.Errorf("image name %q: a digest cannot be a tag; use NAME[:TAG]: %w", ref, errdefs.ErrInvalidArgument)
+	}
+	t, err := name.NewTag(ref, name.WithDefaultTag("latest"))
+	if err != nil {
+		return "", fmt.Errorf("image name %q: %v; use NAME[:TAG] in lower case: %w", ref, err, errdefs.ErrInvalidArgument)
+	}
+	repo := t.RepositoryStr()
+	if t.RegistryStr() == name.DefaultRegistry {
+		repo = strings.TrimPrefix(repo, "library/")
+	} else {
+		repo = t.RegistryStr() + "/" + repo
+	}
+	return repo + ":" + t.TagStr(), nil
+}
+
+// SplitName splits a familiar name "repo:tag" into its repository and tag.
+func SplitName(n string) (repo, tag string) {
+	i := strings.LastIndex(n, ":")
+	if i < 0 || strings.Contains(n[i+1:], "/") {
+		return n, ""
+	}
+	return n[:i], n[i+1:]
+}
