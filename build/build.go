@@ -26,6 +26,10 @@ import (
 	"github.com/tabula-dev/tabula/layer"
 )
 
+// gzipLevel is the level of gzip layers: fast, for builds in milliseconds,
+// and fixed, so that the same files always give the same blob.
+const gzipLevel = 2
+
 // Images is where FROM and COPY --from find images that are not stages of
 // the Dockerfile; *store.Store is one.
 type Images interface {
@@ -564,7 +568,7 @@ func (b *builder) workdir(ctx context.Context, st *state, in *dockerfile.Instruc
 // addLayer makes (or finds in the cache) the layer of entries and adds it
 // to the stage.
 func (b *builder) addLayer(ctx context.Context, st *state, in *dockerfile.Instruction, entries []*entry, start time.Time) error {
-	opts := layer.Options{Compression: b.opts.Compression, Timestamp: b.ts, TempDir: b.opts.TempDir}
+	opts := layer.Options{Compression: b.opts.Compression, GzipLevel: gzipLevel, Timestamp: b.ts, TempDir: b.opts.TempDir}
 	key := stepKey(entries, opts)
 	var l v1.Layer
 	cached := false

@@ -38,7 +38,7 @@ func stepKey(entries []*entry, opts layer.Options) string {
 	sorted := append([]*entry(nil), entries...)
 	sort.SliceStable(sorted, func(i, j int) bool { return sorted[i].Path < sorted[j].Path })
 	h := sha256.New()
-	fmt.Fprintf(h, "tabula-layer-v1\x00%s\x00%d\x00", opts.Compression, opts.Timestamp.Unix())
+	fmt.Fprintf(h, "tabula-layer-v1\x00%s\x00%d\x00%d\x00", opts.Compression, opts.GzipLevel, opts.Timestamp.Unix())
 	for _, e := range sorted {
 		xattrs := make([]string, 0, len(e.Xattrs))
 		for k, v := range e.Xattrs {

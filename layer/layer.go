@@ -44,6 +44,9 @@ const (
 type Options struct {
 	// Compression of the blob; the zero value means Gzip.
 	Compression Compression
+	// GzipLevel is the gzip compression level (1 fastest … 9 smallest); the
+	// zero value means the library's default (6).
+	GzipLevel int
 	// Timestamp, when not zero, replaces every entry's ModTime that is after it
 	// (SOURCE_DATE_EPOCH semantics); the zero value keeps ModTime as given.
 	Timestamp time.Time

@@ -2,6 +2,7 @@ package layer
 
 import (
 	"archive/tar"
+	"bufio"
 	"context"
 	"crypto/sha256"
 	"fmt"
@@ -268,13 +269,20 @@ func Compress(ctx context.Context, write func(io.Writer) error, opts Options) (v
 	l := &fileLayer{f: f, compression: opts.Compression}
 	runtime.AddCleanup(l, func(f *os.File) { f.Close() }, f)
 
-	blob := &countingHash{h: sha256.New(), w: f}
+	// The compressors write a few hundred bytes at a time: buffer them into
+	// large writes.
+	bw := bufio.NewWriterSize(f, 256<<10)
+	blob := &countingHash{h: sha256.New(), w: bw}
 	diff := &countingHash{h: sha256.New()}
 	var zw io.WriteCloser
 	switch opts.Compression {
 	case Gzip, "":
 		l.compression = Gzip
-		zw, err = gzip.NewWriterLevel(blob, gzip.DefaultCompression)
+		level := opts.GzipLevel
+		if level == 0 {
+			level = gzip.DefaultCompression
+		}
+		zw, err = gzip.NewWriterLevel(blob, level)
 	case Zstd:
 		zw, err = zstd.NewWriter(blob, zstd.WithEncoderConcurrency(1))
 	case None:
@@ -290,6 +298,9 @@ func Compress(ctx context.Context, write func(io.Writer) error, opts Options) (v
 	}
 	if err := zw.Close(); err != nil {
 		return nil, fmt.Errorf("compress layer: %w", err)
+	}
+	if err := bw.Flush(); err != nil {
+		return nil, fmt.Errorf("write layer: %w", err)
 	}
 	l.digest = v1.Hash{Algorithm: "sha256", Hex: fmt.Sprintf("%x", blob.h.Sum(nil))}
 	l.diffID = v1.Hash{Algorithm: "sha256", Hex: fmt.Sprintf("%x", diff.h.Sum(nil))}
