@@ -162,12 +162,8 @@ func Build(ctx context.Context, opts Options) (*Result, error) {
 		}
 	}
 	b.multi = needed > 1
-	sp, err := newSpool(opts.TempDir)
-	if err != nil {
-		return nil, err
-	}
-	defer sp.Close()
-	b.sp = sp
+	b.sp = &spool{dir: opts.TempDir}
+	defer b.sp.Close()
 
 	st, err := b.buildStage(ctx, b.df.Target)
 	if err != nil {
@@ -276,6 +272,17 @@ func (b *builder) buildStage(ctx context.Context, s *dockerfile.Stage) (*state, 
 			RootFS:       v1.RootFS{Type: "layers"},
 			Config:       v1.Config{Env: []string{dockerfile.DefaultPath}},
 		}
+		if s.Platform != "" {
+			// FROM --platform=os/arch[/variant] scratch says what the image is for.
+			parts := strings.Split(s.Platform, "/")
+			if len(parts) < 2 || len(parts) > 3 || parts[0] == "" || parts[1] == "" {
+				return nil, b.df.Errorf(s.Line, "FROM --platform=%s: want os/arch[/variant]", s.Platform)
+			}
+			st.cfg.OS, st.cfg.Architecture = parts[0], parts[1]
+			if len(parts) == 3 {
+				st.cfg.Variant = parts[2]
+			}
+		}
 		st.tree = newTree()
 	case s.BaseStage != nil:
 		base, err := b.buildStage(ctx, s.BaseStage)
@@ -312,6 +319,9 @@ func (b *builder) buildStage(ctx context.Context, s *dockerfile.Stage) (*state, 
 			return nil, err
 		}
 		if err := b.run(ctx, st, in); err != nil {
+			if ctx.Err() != nil {
+				return nil, ctx.Err()
+			}
 			return nil, b.df.At(in.Line, err)
 		}
 	}

@@ -565,3 +565,14 @@ func TestDockerignoreWalk(t *testing.T) {
 		t.Errorf("got\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
 	}
 }
+
+func TestScratchPlatform(t *testing.T) {
+	res := mustBuild(t, writeContext(t, nil), "FROM --platform=linux/arm64/v8 scratch\n", nil)
+	cfg, _ := res.Image.ConfigFile()
+	if cfg.OS != "linux" || cfg.Architecture != "arm64" || cfg.Variant != "v8" {
+		t.Errorf("platform %s/%s/%s", cfg.OS, cfg.Architecture, cfg.Variant)
+	}
+	if _, err := build(t, writeContext(t, nil), "FROM --platform=arm64 scratch\n", nil); err == nil || !strings.Contains(err.Error(), "Dockerfile:1: FROM --platform=arm64: want os/arch[/variant]") {
+		t.Errorf("err = %v", err)
+	}
+}

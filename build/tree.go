@@ -181,29 +181,35 @@ func (f fileInfo) Sys() any           { return nil }
 
 // spool keeps the content of files read from tar streams in one unlinked
 // temporary file, so that trees of images need no memory for contents.
+// The file is created when first needed, in dir (os.TempDir() when empty).
 type spool struct {
+	dir string
 	f   *os.File
 	off int64
 }
 
-func newSpool(dir string) (*spool, error) {
-	if dir != "" {
-		if err := os.MkdirAll(dir, 0o700); err != nil {
-			return nil, err
-		}
+func (s *spool) Close() error {
+	if s.f == nil {
+		return nil
 	}
-	f, err := os.CreateTemp(dir, ".spool-*")
-	if err != nil {
-		return nil, fmt.Errorf("create a temporary file: %w", err)
-	}
-	os.Remove(f.Name())
-	return &spool{f: f}, nil
+	return s.f.Close()
 }
-
-func (s *spool) Close() error { return s.f.Close() }
 
 // add copies r to the spool and returns an opener for it, its size and digest.
 func (s *spool) add(r io.Reader) (func() (io.ReadCloser, error), int64, string, error) {
+	if s.f == nil {
+		if s.dir != "" {
+			if err := os.MkdirAll(s.dir, 0o700); err != nil {
+				return nil, 0, "", err
+			}
+		}
+		f, err := os.CreateTemp(s.dir, ".spool-*")
+		if err != nil {
+			return nil, 0, "", fmt.Errorf("create a temporary file: %w", err)
+		}
+		os.Remove(f.Name()) // the open file is all the spool needs
+		s.f = f
+	}
 	h := sha256.New()
 	if _, err := s.f.Seek(s.off, io.SeekStart); err != nil {
 		return nil, 0, "", err
