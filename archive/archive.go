@@ -1,14 +1,11 @@
 package archive
 
 import (
-	"context"
 	"fmt"
-	"io"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 
 	"github.com/tabula-dev/tabula/errdefs"
-	"github.com/tabula-dev/tabula/store"
 )
 
 // Format is an archive's layout.
@@ -37,18 +34,4 @@ func ParseFormat(s string) (Format, error) {
 type Named struct {
 	Name  string
 	Image v1.Image
-}
-
-// Save writes images to w as one archive of the given format.
-func Save(ctx context.Context, w io.Writer, format Format, images []Named) error {
-	return errdefs.ErrNotImplemented
-}
-
-// Load reads a docker-archive or OCI archive (possibly gzip-compressed) from r,
-// writes its images into the store and returns the names it loaded (an image
-// without a name is returned as its ID, "sha256:…"). An archive that names
-// paths outside itself or blobs it does not hold is refused and no name is
-// changed.
-func Load(ctx context.Context, r io.Reader, into *store.Store) ([]string, error) {
-	return nil, errdefs.ErrNotImplemented
 }
