@@ -642,3 +642,14 @@ func (c *checker) checkUser() {
 		c.add(rootFix)
 	}
 }
+
+// DefaultLibraryDirs are the directories the loader of b searches when
+// nothing else names one: where a bundled library is found without
+// ld.so.cache, LD_LIBRARY_PATH or a run path.
+func DefaultLibraryDirs(b *Binary) []string { return defaultDirs(b, b.Libc) }
+
+// CertFiles are the CA bundle files Go looks for on Linux, in order.
+func CertFiles() []string { return append([]string(nil), certFiles...) }
+
+// ZoneinfoDirs are the zoneinfo directories Go looks in on Unix, in order.
+func ZoneinfoDirs() []string { return append([]string(nil), zoneinfoDirs...) }
