@@ -72,14 +72,14 @@ var ErrNotELF = errors.New("not an ELF file")
 
 // machines maps ELF machines to GOARCH names.
 var machines = map[elf.Machine]string{
-	elf.EM_X86_64:  "amd64",
-	elf.EM_386:     "386",
-	elf.EM_AARCH64: "arm64",
-	elf.EM_ARM:     "arm",
-	elf.EM_RISCV:   "riscv64",
-	elf.EM_PPC64:   "ppc64le",
-	elf.EM_S390:    "s390x",
-	elf.EM_MIPS:    "mips",
+	elf.EM_X86_64:    "amd64",
+	elf.EM_386:       "386",
+	elf.EM_AARCH64:   "arm64",
+	elf.EM_ARM:       "arm",
+	elf.EM_RISCV:     "riscv64",
+	elf.EM_PPC64:     "ppc64le",
+	elf.EM_S390:      "s390x",
+	elf.EM_MIPS:      "mips",
 	elf.EM_LOONGARCH: "loong64",
 }
 

@@ -366,4 +366,3 @@ func (l *Loader) muslPath(exe *Binary) []string {
 	}
 	return strings.FieldsFunc(string(data), func(r rune) bool { return r == '\n' || r == ':' })
 }
-
