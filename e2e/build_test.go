@@ -457,7 +457,7 @@ func TestBuildParallel(t *testing.T) {
 	for i := range 8 {
 		dir := t.TempDir()
 		writeFiles(t, dir, map[string]string{
-			"Dockerfile": fmt.Sprintf("FROM scratch\nCOPY f%d /f\nCOPY shared /shared\nLABEL n=%d\n", i, i),
+			"Dockerfile":          fmt.Sprintf("FROM scratch\nCOPY f%d /f\nCOPY shared /shared\nLABEL n=%d\n", i, i),
 			fmt.Sprintf("f%d", i): strings.Repeat(fmt.Sprint(i), 100000),
 			"shared":              "the same in every image",
 		})
