@@ -568,7 +568,7 @@ func (b *builder) workdir(ctx context.Context, st *state, in *dockerfile.Instruc
 		return nil
 	}
 	uid, gid := userIDs(st.tree, c.User)
-	entries, err := b.withParents(st, []*entry{{File: layer.File{Path: rel, Mode: fs.ModeDir | 0o755, UID: uid, GID: gid, ModTime: b.ts}}}, nil)
+	entries, err := b.withParents(st, []*entry{{File: layer.File{Path: rel, Mode: fs.ModeDir | 0o755, UID: uid, GID: gid, ModTime: b.ts}}}, &[2]int{uid, gid})
 	if err != nil {
 		return err
 	}
