@@ -137,7 +137,7 @@ func TestLoadForeignDockerArchive(t *testing.T) {
 
 type entry struct {
 	name, body, link string
-	typ          byte
+	typ              byte
 }
 
 func tarOf(t testing.TB, entries ...entry) []byte {

@@ -168,8 +168,15 @@ func unpack(ctx context.Context, r io.Reader, dir string) (*unpacked, error) {
 		}
 		switch h.Typeflag {
 		case tar.TypeReg, tar.TypeSymlink, tar.TypeLink:
+		case tar.TypeGNUSparse:
+			return nil, fmt.Errorf("load: entry %q is a sparse file, which no image archive holds: %w", h.Name, errdefs.ErrInvalidArgument)
 		default:
 			continue
+		}
+		for k := range h.PAXRecords {
+			if strings.HasPrefix(k, "GNU.sparse.") {
+				return nil, fmt.Errorf("load: entry %q is a sparse file, which no image archive holds: %w", h.Name, errdefs.ErrInvalidArgument)
+			}
 		}
 		name, err := cleanArchivePath(h.Name)
 		if err != nil {
@@ -548,4 +555,3 @@ func (b spooledBlob) Digest() (v1.Hash, error)            { return b.desc.Digest
 func (b spooledBlob) Size() (int64, error)                { return b.desc.Size, nil }
 func (b spooledBlob) MediaType() (types.MediaType, error) { return b.desc.MediaType, nil }
 func (b spooledBlob) Compressed() (io.ReadCloser, error)  { return os.Open(b.file) }
-
