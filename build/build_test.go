@@ -576,3 +576,16 @@ func TestScratchPlatform(t *testing.T) {
 		t.Errorf("err = %v", err)
 	}
 }
+
+// A symlink in a stage never leads COPY --from out of that stage's root.
+func TestCopyFromStageSymlinkStaysInside(t *testing.T) {
+	dir := writeContext(t, map[string]string{"up": "->../../../../../../etc", "etc/hostname": "stage's own"})
+	df := "FROM scratch AS s\nCOPY . /\nFROM scratch\nCOPY --from=s /up/hostname /h\n"
+	res := mustBuild(t, dir, df, nil)
+	// /up → /etc inside the stage: its own hostname, not the host's.
+	wantListing(t, res.Image, "0 h 0644 0:0 11 stage's own")
+	_, err := build(t, dir, "FROM scratch AS s\nCOPY . /\nFROM scratch\nCOPY --from=s /up/passwd /p\n", nil)
+	if err == nil || !strings.Contains(err.Error(), "Dockerfile:4: COPY --from: /up/passwd: no such file or directory in stage s") {
+		t.Fatalf("err = %v", err)
+	}
+}
