@@ -239,7 +239,7 @@ func libcOf(f *elf.File, b *Binary) Libc {
 			return Glibc
 		}
 	}
-	if b.Linking == Static && f.Section(".note.ABI-tag") != nil {
+	if b.Linking != Dynamic && f.Section(".note.ABI-tag") != nil {
 		return Glibc
 	}
 	return ""

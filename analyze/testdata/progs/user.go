@@ -1,0 +1,11 @@
+package main
+
+import (
+	"fmt"
+	"os/user"
+)
+
+func main() {
+	u, err := user.Lookup("nonroot")
+	fmt.Println(u, err)
+}
