@@ -589,3 +589,30 @@ func TestCopyFromStageSymlinkStaysInside(t *testing.T) {
 		t.Fatalf("err = %v", err)
 	}
 }
+
+// cancelOn cancels when a progress line contains what.
+type cancelOn struct {
+	what   string
+	cancel context.CancelFunc
+}
+
+func (c cancelOn) Write(p []byte) (int, error) {
+	if strings.Contains(string(p), c.what) {
+		c.cancel()
+	}
+	return len(p), nil
+}
+
+// A build cancelled mid-way (Ctrl-C) stops with context.Canceled.
+func TestCancelMidBuild(t *testing.T) {
+	dir := writeContext(t, map[string]string{"a": "x", "b": "y"})
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	_, err := Build(ctx, Options{
+		ContextDir: dir, Dockerfile: []byte("FROM scratch\nCOPY a /a\nCOPY b /b\n"),
+		Progress: cancelOn{what: "COPY a /a", cancel: cancel},
+	})
+	if !errors.Is(err, context.Canceled) {
+		t.Fatalf("err = %v, want context.Canceled", err)
+	}
+}
