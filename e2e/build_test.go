@@ -483,8 +483,8 @@ func TestBuildParallel(t *testing.T) {
 	}
 }
 
-// TestBuildSIGKILL kills builds at several points; the store stays
-// readable and a rebuild succeeds.
+// TestBuildSIGKILL kills builds at several points, and interrupts some;
+// the store stays readable and a rebuild succeeds.
 func TestBuildSIGKILL(t *testing.T) {
 	e := newEnv(t)
 	dir := t.TempDir()
@@ -508,6 +508,22 @@ func TestBuildSIGKILL(t *testing.T) {
 		time.Sleep(delay)
 		cmd.Process.Signal(syscall.SIGKILL)
 		cmd.Wait()
+		e.ok("images")
+	}
+	// Ctrl-C stops a build cleanly: exit 130 (or 0 if it had finished).
+	for _, delay := range []time.Duration{30 * time.Millisecond, 200 * time.Millisecond} {
+		cmd := exec.Command(tabulaBin(), "--root", e.root, "build", "--no-cache", "-t", "interrupted", dir)
+		var stderr bytes.Buffer
+		cmd.Stderr = &stderr
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(delay)
+		cmd.Process.Signal(os.Interrupt)
+		err := cmd.Wait()
+		if code := cmd.ProcessState.ExitCode(); err != nil && code != 130 {
+			t.Errorf("interrupted build exited %d, want 130:\n%s", code, stderr.String())
+		}
 		e.ok("images")
 	}
 	id := e.buildID(dir, "-t", "killed")
