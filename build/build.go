@@ -589,6 +589,15 @@ func (b *builder) addLayer(ctx context.Context, st *state, in *dockerfile.Instru
 		files := make([]layer.File, len(entries))
 		for i, e := range entries {
 			files[i] = e.File
+			if open := e.Open; open != nil {
+				files[i].Open = func() (io.ReadCloser, error) {
+					rc, err := open()
+					if err != nil {
+						return nil, err
+					}
+					return ctxReader{ctx: ctx, ReadCloser: rc}, nil
+				}
+			}
 		}
 		var err error
 		if l, err = layer.New(ctx, files, opts); err != nil {
@@ -620,4 +629,18 @@ func (b *builder) addLayer(ctx context.Context, st *state, in *dockerfile.Instru
 	b.history(st, in, false)
 	b.done(start, cached)
 	return nil
+}
+
+// ctxReader stops reading once ctx is done, so Ctrl-C stops the copy of a
+// big file at once.
+type ctxReader struct {
+	ctx context.Context
+	io.ReadCloser
+}
+
+func (r ctxReader) Read(p []byte) (int, error) {
+	if err := r.ctx.Err(); err != nil {
+		return 0, err
+	}
+	return r.ReadCloser.Read(p)
 }

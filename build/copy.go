@@ -306,7 +306,7 @@ func (b *builder) contextSources(ctx context.Context, op copyOp, src string, exc
 	var items []srcItem
 	for _, m := range matches {
 		abs := path.Join(b.bctx.dir, m.rel)
-		self, err := contextEntry(abs, m.fi)
+		self, err := contextEntry(ctx, abs, m.fi)
 		if err != nil {
 			return nil, err
 		}
@@ -320,7 +320,7 @@ func (b *builder) contextSources(ctx context.Context, op copyOp, src string, exc
 				if excludedBy(exclude, w.rel) {
 					continue
 				}
-				e, err := contextEntry(w.abs, w.fi)
+				e, err := contextEntry(ctx, w.abs, w.fi)
 				if err != nil {
 					return nil, err
 				}
@@ -339,13 +339,13 @@ func (b *builder) contextSources(ctx context.Context, op copyOp, src string, exc
 }
 
 // contextEntry describes a file of the context, owned by root.
-func contextEntry(abs string, fi fs.FileInfo) (*entry, error) {
+func contextEntry(ctx context.Context, abs string, fi fs.FileInfo) (*entry, error) {
 	e := &entry{File: layer.File{Mode: fi.Mode() &^ (fs.ModeSocket | fs.ModeIrregular)}}
 	switch {
 	case fi.Mode().IsRegular():
 		e.Size = fi.Size()
 		e.Open = func() (io.ReadCloser, error) { return os.Open(abs) }
-		d, err := hashFile(abs)
+		d, err := hashFile(ctx, abs)
 		if err != nil {
 			return nil, err
 		}

@@ -281,14 +281,14 @@ func (c *buildContext) walk(ctx context.Context, rel string) ([]walkItem, error)
 }
 
 // hashFile returns the hex SHA-256 of the file at p.
-func hashFile(p string) (string, error) {
+func hashFile(ctx context.Context, p string) (string, error) {
 	f, err := os.Open(p)
 	if err != nil {
 		return "", err
 	}
 	defer f.Close()
 	h := sha256.New()
-	if _, err := io.Copy(h, f); err != nil {
+	if _, err := io.Copy(h, ctxReader{ctx: ctx, ReadCloser: f}); err != nil {
 		return "", err
 	}
 	return hex.EncodeToString(h.Sum(nil)), nil

@@ -157,6 +157,9 @@ func runBuild(cmd *cobra.Command, g *globalOptions, o *buildOptions, contextDir 
 	if err != nil {
 		return err
 	}
+	if err := ctx.Err(); err != nil {
+		return err // interrupted: store nothing
+	}
 	start := time.Now()
 	step := res.Steps + 1
 	fmt.Fprintf(progress, "#%d exporting to image\n", step)
