@@ -6,8 +6,6 @@ import (
 	"syscall"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
-
-	"github.com/tabula-dev/tabula/errdefs"
 )
 
 // Runtime creates and manages containers whose runtime state lives under
@@ -41,6 +39,8 @@ type Container struct {
 	// Console is the pty master when the process has a terminal and no
 	// console socket was given.
 	Console *os.File
+
+	proc *child // the init process, when this process created it
 }
 
 // ExitStatus is how a container's process ended.
@@ -54,40 +54,44 @@ type ExitStatus struct {
 // rootfs) and leaves its process waiting for Start. Errors are reported with
 // the part of the spec that failed ("mount /proc: …").
 func (r *Runtime) Create(ctx context.Context, id, bundle string, opts CreateOptions) (*Container, error) {
-	return nil, errdefs.ErrNotImplemented
+	return r.create(ctx, id, bundle, opts)
 }
 
 // Start runs the user process of a created container.
 func (r *Runtime) Start(ctx context.Context, id string) error {
-	return errdefs.ErrNotImplemented
+	return r.start(ctx, id)
 }
 
 // Wait waits for the container's process to end and returns its status. Only
 // the process that created the container can wait for it.
 func (c *Container) Wait() (ExitStatus, error) {
-	return ExitStatus{}, errdefs.ErrNotImplemented
+	return c.wait()
 }
 
 // State returns the OCI state of container id; a process that has died is
 // reported as stopped, never as running.
 func (r *Runtime) State(ctx context.Context, id string) (*specs.State, error) {
-	return nil, errdefs.ErrNotImplemented
+	st, err := r.loadState(id)
+	if err != nil {
+		return nil, err
+	}
+	return st.oci(), nil
 }
 
 // List returns the state of every container under StateDir.
 func (r *Runtime) List(ctx context.Context) ([]*specs.State, error) {
-	return nil, errdefs.ErrNotImplemented
+	return r.list(ctx)
 }
 
 // Kill sends sig to the container's process, or with all to every process of
 // its cgroup.
 func (r *Runtime) Kill(ctx context.Context, id string, sig syscall.Signal, all bool) error {
-	return errdefs.ErrNotImplemented
+	return r.kill(ctx, id, sig, all)
 }
 
 // Delete removes a stopped container's cgroup and state; force kills it first.
 func (r *Runtime) Delete(ctx context.Context, id string, force bool) error {
-	return errdefs.ErrNotImplemented
+	return r.delete(ctx, id, force)
 }
 
 // ExecOptions are the stdio of an exec'd process.
@@ -101,30 +105,23 @@ type ExecOptions struct {
 type Process struct {
 	Pid     int
 	Console *os.File
+
+	proc *child
 }
 
 // Exec starts p inside the running container id: all its namespaces and its
 // cgroup, the same capabilities, seccomp and no-new-privileges unless p says
 // otherwise.
 func (r *Runtime) Exec(ctx context.Context, id string, p *specs.Process, opts ExecOptions) (*Process, error) {
-	return nil, errdefs.ErrNotImplemented
+	return r.exec(ctx, id, p, opts)
 }
 
 // Wait waits for an exec'd process to end.
 func (p *Process) Wait() (ExitStatus, error) {
-	return ExitStatus{}, errdefs.ErrNotImplemented
-}
-
-// DefaultSpec returns the spec Docker gives a container before the image and
-// the flags are applied: namespaces (mount, pid, uts, ipc, net, cgroup), the
-// standard mounts (/proc, /dev tmpfs, /dev/pts, /dev/shm, /dev/mqueue, /sys,
-// /sys/fs/cgroup), masked and read-only paths, the default capabilities, the
-// default seccomp profile, rlimits and PATH. Root.Path is "rootfs".
-func DefaultSpec() *specs.Spec {
-	return &specs.Spec{Version: specs.Version}
+	return p.wait()
 }
 
 // Reexec runs the container init when the current process was started by
 // Create or Exec as one; it then never returns. Otherwise it returns false.
 // main calls it before anything else.
-func Reexec() bool { return false }
+func Reexec() bool { return reexec() }

@@ -1,0 +1,103 @@
+package runtime
+
+import (
+	"fmt"
+	"strings"
+	"unsafe"
+
+	"github.com/moby/sys/capability"
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"golang.org/x/sys/unix"
+)
+
+// parseCaps maps "CAP_NET_RAW" (or "net_raw") names to capabilities.
+func parseCaps(names []string) ([]capability.Cap, error) {
+	known := map[string]capability.Cap{}
+	for _, c := range capability.ListKnown() {
+		known["CAP_"+strings.ToUpper(c.String())] = c
+	}
+	out := make([]capability.Cap, 0, len(names))
+	for _, n := range names {
+		key := strings.ToUpper(n)
+		if !strings.HasPrefix(key, "CAP_") {
+			key = "CAP_" + key
+		}
+		c, ok := known[key]
+		if !ok {
+			return nil, fmt.Errorf("unknown capability %q", n)
+		}
+		out = append(out, c)
+	}
+	return out, nil
+}
+
+// applyUserAndCaps switches the calling thread to the process's user and
+// capability sets: the bounding set is cut first (while CAP_SETPCAP is still
+// held), then the ids change with the capabilities kept, then the effective,
+// permitted, inheritable and ambient sets are set. Everything acts on the
+// calling thread only; the caller execve's from it.
+func applyUserAndCaps(p *specs.Process) error {
+	var pc specs.LinuxCapabilities
+	if p.Capabilities != nil {
+		pc = *p.Capabilities
+	}
+	caps, err := capability.NewPid2(0)
+	if err != nil {
+		return fmt.Errorf("capabilities: %w", err)
+	}
+	caps.Clear(capability.CAPS | capability.BOUNDS | capability.AMBS)
+	for _, set := range []struct {
+		which capability.CapType
+		names []string
+	}{
+		{capability.BOUNDING, pc.Bounding},
+		{capability.EFFECTIVE, pc.Effective},
+		{capability.PERMITTED, pc.Permitted},
+		{capability.INHERITABLE, pc.Inheritable},
+		{capability.AMBIENT, pc.Ambient},
+	} {
+		cs, err := parseCaps(set.names)
+		if err != nil {
+			return fmt.Errorf("process.capabilities: %w", err)
+		}
+		caps.Set(set.which, cs...)
+	}
+	if err := caps.Apply(capability.BOUNDS); err != nil {
+		return fmt.Errorf("drop capabilities from the bounding set: %w", err)
+	}
+	if err := unix.Prctl(unix.PR_SET_KEEPCAPS, 1, 0, 0, 0); err != nil {
+		return fmt.Errorf("keep capabilities across setuid: %w", err)
+	}
+	if err := setUser(p.User); err != nil {
+		return err
+	}
+	if err := unix.Prctl(unix.PR_SET_KEEPCAPS, 0, 0, 0, 0); err != nil {
+		return fmt.Errorf("clear keep-capabilities: %w", err)
+	}
+	if err := caps.Apply(capability.CAPS | capability.AMBS); err != nil {
+		return fmt.Errorf("set capabilities: %w", err)
+	}
+	return nil
+}
+
+// setUser sets the supplementary groups, gid and uid of the calling thread
+// (raw system calls: Go's wrappers change every thread, and only this one
+// execve's).
+func setUser(u specs.User) error {
+	gids := make([]uint32, 0, len(u.AdditionalGids))
+	gids = append(gids, u.AdditionalGids...)
+	var ptr uintptr
+	if len(gids) > 0 {
+		ptr = uintptr(unsafe.Pointer(&gids[0]))
+	}
+	if _, _, e := unix.RawSyscall(unix.SYS_SETGROUPS, uintptr(len(gids)), ptr, 0); e != 0 {
+		return fmt.Errorf("set additional groups %v: %w", u.AdditionalGids, e)
+	}
+	if _, _, e := unix.RawSyscall(unix.SYS_SETRESGID, uintptr(u.GID), uintptr(u.GID), uintptr(u.GID)); e != 0 {
+		return fmt.Errorf("set gid %d: %w", u.GID, e)
+	}
+	if _, _, e := unix.RawSyscall(unix.SYS_SETRESUID, uintptr(u.UID), uintptr(u.UID), uintptr(u.UID)); e != 0 {
+		return fmt.Errorf("set uid %d: %w", u.UID, e)
+	}
+	return nil
+}

@@ -1,0 +1,255 @@
+package runtime
+
+import (
+	"bufio"
+	"bytes"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+
+	"github.com/containerd/cgroups/v3"
+	"github.com/containerd/cgroups/v3/cgroup1"
+	"github.com/containerd/cgroups/v3/cgroup2"
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"golang.org/x/sys/unix"
+)
+
+const cgroupRoot = "/sys/fs/cgroup"
+
+// cgroupPath is the container's cgroup below each hierarchy's root:
+// the spec's cgroupsPath, or /tabula/<id>.
+func cgroupPath(spec *specs.Spec, id string) string {
+	if spec.Linux != nil && spec.Linux.CgroupsPath != "" {
+		p := spec.Linux.CgroupsPath
+		if !filepath.IsAbs(p) {
+			p = "/tabula/" + p
+		}
+		return filepath.Clean(p)
+	}
+	return "/tabula/" + id
+}
+
+// containerCgroup is a container's cgroup on a v1 (or hybrid) host or on a
+// v2 host.
+type containerCgroup struct {
+	path string
+	v1   cgroup1.Cgroup
+	v2   *cgroup2.Manager
+	dir  *os.File // v2: the cgroup directory, for CLONE_INTO_CGROUP
+}
+
+// unifiedHost reports whether the host runs cgroup v2 alone; hybrid hosts
+// (v1 controllers plus an empty unified hierarchy) are driven through v1,
+// where the controllers live.
+func unifiedHost() bool { return cgroups.Mode() == cgroups.Unified }
+
+// newCgroup creates the cgroup at path with the spec's resource limits, so
+// that they hold from the container process's first instruction.
+func newCgroup(path string, res *specs.LinuxResources) (*containerCgroup, error) {
+	if res == nil {
+		res = &specs.LinuxResources{}
+	}
+	if res.Memory != nil && res.Memory.Limit != nil && *res.Memory.Limit > 0 && *res.Memory.Limit < minMemory {
+		return nil, fmt.Errorf("memory limit %d bytes is below the minimum of %d bytes (6 MiB)", *res.Memory.Limit, minMemory)
+	}
+	c := &containerCgroup{path: path}
+	if unifiedHost() {
+		m, err := cgroup2.NewManager(cgroupRoot, path, cgroup2.ToResources(res))
+		if err != nil {
+			return nil, fmt.Errorf("create cgroup %s: %w", path, err)
+		}
+		c.v2 = m
+		d, err := os.Open(filepath.Join(cgroupRoot, path))
+		if err != nil {
+			m.Delete()
+			return nil, fmt.Errorf("create cgroup %s: %w", path, err)
+		}
+		c.dir = d
+		return c, nil
+	}
+	// The systemd named hierarchy only tracks; skip it so that the
+	// container never shows up in systemd's tree.
+	cg, err := cgroup1.New(cgroup1.StaticPath(path), res, cgroup1.WithHiearchy(hostV1Hierarchy))
+	if err != nil {
+		return nil, fmt.Errorf("create cgroup %s: %w", path, err)
+	}
+	c.v1 = cg
+	return c, nil
+}
+
+// minMemory is the smallest memory limit a container may have, as Docker.
+const minMemory = 6 * 1024 * 1024
+
+func hostV1Hierarchy() ([]cgroup1.Subsystem, error) {
+	subs, err := cgroup1.Default()
+	if err != nil {
+		return nil, err
+	}
+	out := subs[:0]
+	for _, s := range subs {
+		if s.Name() != "systemd" {
+			out = append(out, s)
+		}
+	}
+	return out, nil
+}
+
+// loadCgroup finds the existing cgroup at path.
+func loadCgroup(path string) (*containerCgroup, error) {
+	c := &containerCgroup{path: path}
+	if unifiedHost() {
+		m, err := cgroup2.Load(path)
+		if err != nil {
+			return nil, err
+		}
+		c.v2 = m
+		return c, nil
+	}
+	cg, err := cgroup1.Load(cgroup1.StaticPath(path), cgroup1.WithHiearchy(hostV1Hierarchy))
+	if err != nil {
+		return nil, err
+	}
+	c.v1 = cg
+	return c, nil
+}
+
+// openDir opens the v2 cgroup directory for CLONE_INTO_CGROUP.
+func (c *containerCgroup) openDir() (*os.File, error) {
+	if c.dir != nil {
+		return c.dir, nil
+	}
+	d, err := os.Open(filepath.Join(cgroupRoot, c.path))
+	if err != nil {
+		return nil, err
+	}
+	c.dir = d
+	return d, nil
+}
+
+// enterThread moves the calling OS thread into the v1 cgroup, so that a
+// process it forks is born there (v1 has no CLONE_INTO_CGROUP). The
+// returned function moves the thread back once the fork is done, so that
+// tabula itself never counts as one of the container's processes.
+func (c *containerCgroup) enterThread() (leave func(), err error) {
+	if c.v1 == nil {
+		return func() {}, nil
+	}
+	tid := unix.Gettid()
+	orig, err := cgroup1.ParseCgroupFile(fmt.Sprintf("/proc/self/task/%d/cgroup", tid))
+	if err != nil {
+		return nil, err
+	}
+	// Opened now: the thread may be in another mount namespace when it
+	// leaves.
+	var back []*os.File
+	for _, s := range c.v1.Subsystems() {
+		if p, ok := orig[string(s.Name())]; ok {
+			if f, err := os.OpenFile(filepath.Join(cgroupRoot, string(s.Name()), p, "tasks"), os.O_WRONLY, 0); err == nil {
+				back = append(back, f)
+			}
+		}
+	}
+	if err := c.v1.AddTask(cgroup1.Process{Pid: tid}); err != nil {
+		closeAll(back)
+		return nil, err
+	}
+	return func() {
+		for _, f := range back {
+			f.Write([]byte(strconv.Itoa(tid)))
+			f.Close()
+		}
+	}, nil
+}
+
+// pids lists the processes in the cgroup.
+func (c *containerCgroup) pids() ([]int, error) {
+	var file string
+	if c.v2 != nil {
+		file = filepath.Join(cgroupRoot, c.path, "cgroup.procs")
+	} else {
+		file = filepath.Join(cgroupRoot, "pids", c.path, "cgroup.procs")
+		if _, err := os.Stat(file); err != nil {
+			file = filepath.Join(cgroupRoot, "memory", c.path, "cgroup.procs")
+		}
+	}
+	b, err := os.ReadFile(file)
+	if err != nil {
+		return nil, err
+	}
+	var out []int
+	for _, f := range strings.Fields(string(b)) {
+		if pid, err := strconv.Atoi(f); err == nil {
+			out = append(out, pid)
+		}
+	}
+	return out, nil
+}
+
+// signal sends sig to every process of the cgroup.
+func (c *containerCgroup) signal(sig syscall.Signal) error {
+	if c.v2 != nil && sig == syscall.SIGKILL {
+		if err := c.v2.Kill(); err == nil {
+			return nil
+		}
+	}
+	pids, err := c.pids()
+	if err != nil {
+		return err
+	}
+	self := os.Getpid()
+	for _, pid := range pids {
+		if pid == self {
+			continue
+		}
+		if err := unix.Kill(pid, sig); err != nil && !errors.Is(err, unix.ESRCH) {
+			return err
+		}
+	}
+	return nil
+}
+
+// oomKills counts the processes the kernel's OOM killer killed in the
+// cgroup.
+func (c *containerCgroup) oomKills() int {
+	var file, key string
+	if c.v2 != nil {
+		file, key = filepath.Join(cgroupRoot, c.path, "memory.events"), "oom_kill"
+	} else {
+		file, key = filepath.Join(cgroupRoot, "memory", c.path, "memory.oom_control"), "oom_kill"
+	}
+	b, err := os.ReadFile(file)
+	if err != nil {
+		return 0
+	}
+	sc := bufio.NewScanner(bytes.NewReader(b))
+	for sc.Scan() {
+		f := strings.Fields(sc.Text())
+		if len(f) == 2 && f[0] == key {
+			n, _ := strconv.Atoi(f[1])
+			return n
+		}
+	}
+	return 0
+}
+
+// delete removes the cgroup; its processes must be gone.
+func (c *containerCgroup) delete() error {
+	if c.dir != nil {
+		c.dir.Close()
+		c.dir = nil
+	}
+	var err error
+	if c.v2 != nil {
+		err = c.v2.Delete()
+	} else if c.v1 != nil {
+		err = c.v1.Delete()
+	}
+	if err != nil && !errors.Is(err, os.ErrNotExist) && !errors.Is(err, cgroup1.ErrCgroupDeleted) {
+		return fmt.Errorf("remove cgroup %s: %w", c.path, err)
+	}
+	return nil
+}

@@ -1,0 +1,512 @@
+package runtime
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"syscall"
+	"time"
+
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"golang.org/x/sys/unix"
+
+	"github.com/tabula-dev/tabula/errdefs"
+)
+
+// child is an init process started by this process.
+type child struct {
+	cmd *exec.Cmd
+	cg  *containerCgroup // nil for exec'd processes
+}
+
+// initExePath is where the init finds tabula's binary: the protected fd
+// passed as its third extra file.
+const initExePath = "/proc/self/fd/5"
+
+func loadSpec(bundle string) (*specs.Spec, error) {
+	p := filepath.Join(bundle, "config.json")
+	b, err := os.ReadFile(p)
+	if err != nil {
+		if errors.Is(err, os.ErrNotExist) {
+			return nil, fmt.Errorf("bundle %s has no config.json: %w", bundle, errdefs.ErrNotFound)
+		}
+		return nil, err
+	}
+	var s specs.Spec
+	if err := json.Unmarshal(b, &s); err != nil {
+		return nil, fmt.Errorf("%s: %v: %w", p, err, errdefs.ErrInvalidArgument)
+	}
+	if s.Process == nil || len(s.Process.Args) == 0 {
+		return nil, fmt.Errorf("%s: process.args is empty: %w", p, errdefs.ErrInvalidArgument)
+	}
+	if s.Root == nil || s.Root.Path == "" {
+		return nil, fmt.Errorf("%s: root.path is empty: %w", p, errdefs.ErrInvalidArgument)
+	}
+	if s.Linux == nil {
+		s.Linux = &specs.Linux{}
+	}
+	return &s, nil
+}
+
+func (r *Runtime) create(ctx context.Context, id, bundle string, opts CreateOptions) (_ *Container, retErr error) {
+	dir, err := r.containerDir(id)
+	if err != nil {
+		return nil, err
+	}
+	if bundle, err = filepath.Abs(bundle); err != nil {
+		return nil, err
+	}
+	spec, err := loadSpec(bundle)
+	if err != nil {
+		return nil, err
+	}
+	cloneflags, newCgroupNS, join, err := namespacePlan(spec.Linux.Namespaces)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", err, errdefs.ErrInvalidArgument)
+	}
+	root := spec.Root.Path
+	if !filepath.IsAbs(root) {
+		root = filepath.Join(bundle, root)
+	}
+	if err := os.MkdirAll(r.StateDir, 0o711); err != nil {
+		return nil, err
+	}
+	if err := os.Mkdir(dir, 0o711); err != nil {
+		if errors.Is(err, os.ErrExist) {
+			return nil, fmt.Errorf("container %s: %w", id, errdefs.ErrAlreadyExists)
+		}
+		return nil, err
+	}
+	defer func() {
+		if retErr != nil {
+			os.RemoveAll(dir)
+		}
+	}()
+	cg, err := newCgroup(cgroupPath(spec, id), spec.Linux.Resources)
+	if err != nil {
+		return nil, fmt.Errorf("container %s: %w", id, err)
+	}
+	defer func() {
+		if retErr != nil {
+			cg.delete()
+		}
+	}()
+	fifo := filepath.Join(dir, fifoName)
+	if err := unix.Mkfifo(fifo, 0o600); err != nil {
+		return nil, fmt.Errorf("create %s: %w", fifo, err)
+	}
+	nsFiles, err := openNamespaces(join)
+	if err != nil {
+		return nil, err
+	}
+	defer closeAll(nsFiles)
+
+	cmd, err := newInitCmd("create", id, opts.Stdin, opts.Stdout, opts.Stderr, spec.Process.Terminal)
+	if err != nil {
+		return nil, err
+	}
+	cmd.SysProcAttr.Cloneflags = cloneflags
+	if cg.v2 != nil {
+		cmd.SysProcAttr.UseCgroupFD = true
+		cmd.SysProcAttr.CgroupFD = int(cg.dir.Fd())
+	}
+	cfg := &initConfig{
+		Spec: spec, Process: spec.Process, Root: root, Bundle: bundle,
+		Rootfs: opts.Rootfs, Fifo: fifo, NewCgroupNS: newCgroupNS,
+	}
+	ch := &child{cmd: cmd, cg: cg}
+	console, err := ch.start(ctx, cfg, func() (func(), error) {
+		if err := setnsAll(join, nsFiles); err != nil {
+			return nil, err
+		}
+		leave, err := cg.enterThread()
+		if err != nil {
+			return nil, fmt.Errorf("enter cgroup %s: %w", cg.path, err)
+		}
+		return leave, nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("create container %s: %w", id, err)
+	}
+	defer func() {
+		if retErr != nil {
+			cmd.Process.Kill()
+			cmd.Wait()
+		}
+	}()
+	pid := cmd.Process.Pid
+	startTime, _, err := processStartTime(pid)
+	if err != nil {
+		return nil, fmt.Errorf("container %s: its process died: %w", id, err)
+	}
+	st := &state{
+		ID: id, Pid: pid, Bundle: bundle, StartTime: startTime, Cgroup: cg.path,
+		Created: time.Now().UTC().Format(time.RFC3339Nano), Annotations: spec.Annotations, dir: dir,
+	}
+	if err := st.save(); err != nil {
+		return nil, err
+	}
+	if opts.PidFile != "" {
+		if err := writePidFile(opts.PidFile, pid); err != nil {
+			return nil, err
+		}
+	}
+	c := &Container{ID: id, Pid: pid, proc: ch}
+	if console != nil {
+		if opts.ConsoleSocket != "" {
+			err := sendConsole(opts.ConsoleSocket, console)
+			console.Close()
+			if err != nil {
+				return nil, err
+			}
+		} else {
+			c.Console = console
+		}
+	}
+	return c, nil
+}
+
+// newInitCmd prepares the re-execution of tabula as an init.
+func newInitCmd(mode, id string, stdin, stdout, stderr *os.File, terminal bool) (*exec.Cmd, error) {
+	cmd := &exec.Cmd{
+		Path:        initExePath,
+		Args:        []string{"tabula-init", id},
+		Env:         []string{envInit + "=" + mode},
+		SysProcAttr: &syscall.SysProcAttr{},
+	}
+	// Typed nils would become non-nil interfaces; os/exec gives the
+	// process /dev/null for a nil one.
+	if stdin != nil && !terminal {
+		cmd.Stdin = stdin
+	}
+	if stdout != nil && !terminal {
+		cmd.Stdout = stdout
+	}
+	if stderr != nil && !terminal {
+		cmd.Stderr = stderr
+	}
+	return cmd, nil
+}
+
+// start starts the init on a throwaway thread prepared by enter (namespaces
+// joined, cgroup entered), hands it cfg and waits for its report: created
+// (create) or the execve of the program (exec). It returns the pty master
+// when the process has a terminal.
+func (ch *child) start(ctx context.Context, cfg *initConfig, enter func() (leave func(), err error)) (console *os.File, retErr error) {
+	exe, err := protectedExe()
+	if err != nil {
+		return nil, err
+	}
+	defer exe.Close()
+	cfgR, cfgW, err := os.Pipe()
+	if err != nil {
+		return nil, err
+	}
+	defer cfgR.Close()
+	defer cfgW.Close()
+	fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_SEQPACKET|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return nil, err
+	}
+	syncP, syncC := os.NewFile(uintptr(fds[0]), "sync"), os.NewFile(uintptr(fds[1]), "sync-init")
+	defer syncP.Close()
+	cmd := ch.cmd
+	cmd.ExtraFiles = []*os.File{cfgR, syncC, exe}
+	err = onThrowawayThread(func() error {
+		leave, err := enter()
+		if err != nil {
+			return err
+		}
+		defer leave()
+		return cmd.Start()
+	})
+	syncC.Close()
+	if err != nil {
+		return nil, err
+	}
+	defer func() {
+		if retErr != nil {
+			cmd.Process.Kill()
+			cmd.Wait()
+			if console != nil {
+				console.Close()
+			}
+		}
+	}()
+	stop := context.AfterFunc(ctx, func() { cmd.Process.Kill() })
+	defer stop()
+	b, err := json.Marshal(cfg)
+	if err != nil {
+		return nil, err
+	}
+	go func() {
+		cfgW.Write(b)
+		cfgW.Close()
+	}()
+
+	buf := make([]byte, 64<<10)
+	oob := make([]byte, unix.CmsgSpace(4))
+	for {
+		n, oobn, _, _, err := unix.Recvmsg(int(syncP.Fd()), buf, oob, 0)
+		if err != nil {
+			return console, fmt.Errorf("read the init's report: %w", err)
+		}
+		if n == 0 {
+			if ctx.Err() != nil {
+				return console, ctx.Err()
+			}
+			if cfg.Fifo == "" {
+				return console, nil // exec: the program replaced the init
+			}
+			cmd.Wait()
+			return console, fmt.Errorf("the container's init exited before reporting (%v)", cmd.ProcessState)
+		}
+		var m syncMsg
+		if err := json.Unmarshal(buf[:n], &m); err != nil {
+			return console, fmt.Errorf("read the init's report: %w", err)
+		}
+		switch m.Type {
+		case "console":
+			scms, err := unix.ParseSocketControlMessage(oob[:oobn])
+			if err != nil || len(scms) != 1 {
+				return console, fmt.Errorf("receive the terminal: %v", err)
+			}
+			rights, err := unix.ParseUnixRights(&scms[0])
+			if err != nil || len(rights) != 1 {
+				return console, fmt.Errorf("receive the terminal: %v", err)
+			}
+			unix.CloseOnExec(rights[0])
+			console = os.NewFile(uintptr(rights[0]), "console")
+		case "created":
+			return console, nil
+		case "error":
+			if m.Program != nil {
+				return console, m.Program
+			}
+			return console, errors.New(m.Error)
+		}
+	}
+}
+
+func writePidFile(path string, pid int) error {
+	tmp := path + ".tmp"
+	if err := os.WriteFile(tmp, []byte(strconv.Itoa(pid)), 0o644); err != nil {
+		return fmt.Errorf("write pid file: %w", err)
+	}
+	return os.Rename(tmp, path)
+}
+
+// sendConsole hands the pty master to runc's --console-socket protocol: one
+// message carrying the fd as SCM_RIGHTS.
+func sendConsole(socket string, console *os.File) error {
+	conn, err := unix.Socket(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return err
+	}
+	defer unix.Close(conn)
+	if err := unix.Connect(conn, &unix.SockaddrUnix{Name: socket}); err != nil {
+		return fmt.Errorf("connect to console socket %s: %w", socket, err)
+	}
+	if err := unix.Sendmsg(conn, []byte(console.Name()), unix.UnixRights(int(console.Fd())), nil, 0); err != nil {
+		return fmt.Errorf("send the terminal to %s: %w", socket, err)
+	}
+	return nil
+}
+
+// start lets a created container's init execve the program: it opens the
+// exec fifo (which wakes the init), and reads until the init's end of the
+// fifo closes on execve; an error report arrives there instead when the
+// program cannot start.
+func (r *Runtime) start(ctx context.Context, id string) error {
+	st, err := r.loadState(id)
+	if err != nil {
+		return err
+	}
+	if st.status != specs.StateCreated {
+		return fmt.Errorf("container %s is %s, not created: %w", id, st.status, errdefs.ErrFailedPrecondition)
+	}
+	pidfd, err := unix.PidfdOpen(st.Pid, 0)
+	if err != nil {
+		return fmt.Errorf("container %s: %w", id, err)
+	}
+	defer unix.Close(pidfd)
+	if !st.alive() {
+		return fmt.Errorf("container %s has stopped: %w", id, errdefs.ErrFailedPrecondition)
+	}
+	fifo := filepath.Join(st.dir, fifoName)
+	fd, err := unix.Open(fifo, unix.O_RDONLY|unix.O_NONBLOCK|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return fmt.Errorf("start container %s: %w", id, err)
+	}
+	f := os.NewFile(uintptr(fd), fifo)
+	defer f.Close()
+	cancelR, cancelW, err := os.Pipe()
+	if err != nil {
+		return err
+	}
+	defer cancelR.Close()
+	defer cancelW.Close()
+	stop := context.AfterFunc(ctx, func() { cancelW.Write([]byte{0}) })
+	defer stop()
+	pfds := []unix.PollFd{
+		{Fd: int32(fd), Events: unix.POLLIN},
+		{Fd: int32(pidfd), Events: unix.POLLIN},
+		{Fd: int32(cancelR.Fd()), Events: unix.POLLIN},
+	}
+	for {
+		_, err := unix.Poll(pfds, -1)
+		if err == unix.EINTR {
+			continue
+		}
+		if err != nil {
+			return err
+		}
+		break
+	}
+	if pfds[0].Revents == 0 {
+		if pfds[2].Revents != 0 {
+			return ctx.Err()
+		}
+		return fmt.Errorf("container %s: its init died before the start", id)
+	}
+	os.Remove(fifo)
+	if err := unix.SetNonblock(fd, false); err != nil {
+		return err
+	}
+	data, err := io.ReadAll(f)
+	if err != nil {
+		return fmt.Errorf("start container %s: %w", id, err)
+	}
+	if len(data) == 0 || data[0] != '0' {
+		return fmt.Errorf("container %s: its init died before the start", id)
+	}
+	if len(data) > 1 {
+		var m syncMsg
+		if err := json.Unmarshal(data[1:], &m); err != nil {
+			return fmt.Errorf("start container %s: %s", id, data[1:])
+		}
+		if m.Program != nil {
+			return m.Program
+		}
+		return fmt.Errorf("start container %s: %s", id, m.Error)
+	}
+	return nil
+}
+
+func (c *Container) wait() (ExitStatus, error) {
+	if c.proc == nil {
+		return ExitStatus{}, fmt.Errorf("container %s was created by another process: %w", c.ID, errdefs.ErrFailedPrecondition)
+	}
+	st, err := c.proc.wait()
+	if err != nil {
+		return st, err
+	}
+	if c.proc.cg != nil && c.proc.cg.oomKills() > 0 {
+		st.OOMKilled = true
+	}
+	return st, nil
+}
+
+func (p *Process) wait() (ExitStatus, error) {
+	if p.proc == nil {
+		return ExitStatus{}, fmt.Errorf("process %d was started by another process: %w", p.Pid, errdefs.ErrFailedPrecondition)
+	}
+	return p.proc.wait()
+}
+
+func (ch *child) wait() (ExitStatus, error) {
+	err := ch.cmd.Wait()
+	ps := ch.cmd.ProcessState
+	if ps == nil {
+		return ExitStatus{}, err
+	}
+	ws, ok := ps.Sys().(syscall.WaitStatus)
+	if !ok {
+		return ExitStatus{Code: ps.ExitCode()}, nil
+	}
+	if ws.Signaled() {
+		return ExitStatus{Code: 128 + int(ws.Signal()), Signal: ws.Signal()}, nil
+	}
+	return ExitStatus{Code: ws.ExitStatus()}, nil
+}
+
+// openLive opens a pidfd on the container's process after checking it is
+// still the process that was created (not a recycled PID).
+func (st *state) openLive() (int, error) {
+	pidfd, err := unix.PidfdOpen(st.Pid, 0)
+	if err != nil {
+		return -1, fmt.Errorf("container %s is not running: %w", st.ID, errdefs.ErrFailedPrecondition)
+	}
+	if !st.alive() {
+		unix.Close(pidfd)
+		return -1, fmt.Errorf("container %s is not running: %w", st.ID, errdefs.ErrFailedPrecondition)
+	}
+	return pidfd, nil
+}
+
+func (r *Runtime) kill(ctx context.Context, id string, sig syscall.Signal, all bool) error {
+	st, err := r.loadState(id)
+	if err != nil {
+		return err
+	}
+	if all && st.Cgroup != "" {
+		cg, err := loadCgroup(st.Cgroup)
+		if err == nil {
+			return cg.signal(sig)
+		}
+	}
+	pidfd, err := st.openLive()
+	if err != nil {
+		return err
+	}
+	defer unix.Close(pidfd)
+	if err := unix.PidfdSendSignal(pidfd, sig, nil, 0); err != nil {
+		return fmt.Errorf("signal container %s: %w", id, err)
+	}
+	return nil
+}
+
+func (r *Runtime) delete(ctx context.Context, id string, force bool) error {
+	st, err := r.loadState(id)
+	if err != nil {
+		return err
+	}
+	if st.status == specs.StateRunning && !force {
+		return fmt.Errorf("container %s is running; stop it first or force the removal: %w", id, errdefs.ErrFailedPrecondition)
+	}
+	if pidfd, err := st.openLive(); err == nil {
+		// Killing PID 1 of the container's PID namespace takes every
+		// other process with it; the cgroup catches those outside it.
+		unix.PidfdSendSignal(pidfd, unix.SIGKILL, nil, 0)
+		waitExit(ctx, pidfd)
+		unix.Close(pidfd)
+	}
+	if st.Cgroup != "" {
+		if cg, err := loadCgroup(st.Cgroup); err == nil {
+			cg.signal(unix.SIGKILL)
+			if err := cg.delete(); err != nil {
+				return fmt.Errorf("delete container %s: %w", id, err)
+			}
+		}
+	}
+	if err := os.RemoveAll(st.dir); err != nil {
+		return fmt.Errorf("delete container %s: %w", id, err)
+	}
+	return nil
+}
+
+// waitExit blocks until the process behind pidfd has exited.
+func waitExit(ctx context.Context, pidfd int) {
+	for ctx.Err() == nil {
+		_, err := unix.Poll([]unix.PollFd{{Fd: int32(pidfd), Events: unix.POLLIN}}, -1)
+		if err != unix.EINTR {
+			return
+		}
+	}
+}

@@ -1,0 +1,129 @@
+package runtime
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"golang.org/x/sys/unix"
+
+	"github.com/tabula-dev/tabula/errdefs"
+)
+
+// exec starts p in container id. The process is forked from a throwaway
+// thread that has already joined the container's cgroup and all its
+// namespaces (the PID namespace applies to the thread's children), so it
+// is born inside; it then runs tabula's init from the protected binary,
+// which sets credentials, capabilities and seccomp and execve's p.
+func (r *Runtime) exec(ctx context.Context, id string, p *specs.Process, opts ExecOptions) (*Process, error) {
+	if p == nil || len(p.Args) == 0 {
+		return nil, fmt.Errorf("exec in container %s: no command: %w", id, errdefs.ErrInvalidArgument)
+	}
+	st, err := r.loadState(id)
+	if err != nil {
+		return nil, err
+	}
+	pidfd, err := st.openLive()
+	if err != nil {
+		return nil, err
+	}
+	defer unix.Close(pidfd)
+	spec, err := loadSpec(st.Bundle)
+	if err != nil {
+		return nil, fmt.Errorf("exec in container %s: %w", id, err)
+	}
+	proc := execProcess(spec.Process, p)
+
+	var join []nsJoin
+	for _, ns := range nsProcName {
+		join = append(join, nsJoin{typ: ns.typ, path: "/proc/" + strconv.Itoa(st.Pid) + "/ns/" + ns.name})
+	}
+	nsFiles, err := openNamespaces(join)
+	if err != nil {
+		return nil, fmt.Errorf("exec in container %s: %w", id, err)
+	}
+	defer closeAll(nsFiles)
+	// The namespaces opened must still be the container's.
+	if !st.alive() {
+		return nil, fmt.Errorf("container %s is not running: %w", id, errdefs.ErrFailedPrecondition)
+	}
+	var cg *containerCgroup
+	if st.Cgroup != "" {
+		if cg, err = loadCgroup(st.Cgroup); err != nil {
+			return nil, fmt.Errorf("exec in container %s: cgroup %s: %w", id, st.Cgroup, err)
+		}
+	}
+	cmd, err := newInitCmd("exec", id, opts.Stdin, opts.Stdout, opts.Stderr, proc.Terminal)
+	if err != nil {
+		return nil, err
+	}
+	if cg != nil && cg.v2 != nil {
+		d, err := cg.openDir()
+		if err != nil {
+			return nil, err
+		}
+		defer d.Close()
+		cmd.SysProcAttr.UseCgroupFD = true
+		cmd.SysProcAttr.CgroupFD = int(d.Fd())
+	}
+	ch := &child{cmd: cmd}
+	console, err := ch.start(ctx, &initConfig{Spec: spec, Process: proc}, func() (func(), error) {
+		leave := func() {}
+		if cg != nil {
+			var err error
+			if leave, err = cg.enterThread(); err != nil {
+				return nil, fmt.Errorf("enter cgroup %s: %w", cg.path, err)
+			}
+		}
+		// The cgroup files are host paths: leave before the mount
+		// namespace changes (the write back happens after the fork, so
+		// it must not depend on the thread's mount namespace).
+		return leave, setnsAll(join, nsFiles)
+	})
+	if err != nil {
+		return nil, fmt.Errorf("exec in container %s: %w", id, err)
+	}
+	if opts.PidFile != "" {
+		if err := writePidFile(opts.PidFile, cmd.Process.Pid); err != nil {
+			return nil, err
+		}
+	}
+	out := &Process{Pid: cmd.Process.Pid, proc: ch}
+	if console != nil {
+		if opts.ConsoleSocket != "" {
+			err := sendConsole(opts.ConsoleSocket, console)
+			console.Close()
+			if err != nil {
+				return nil, err
+			}
+		} else {
+			out.Console = console
+		}
+	}
+	return out, nil
+}
+
+// execProcess fills what p leaves unset from the container's process:
+// environment, working directory, capabilities, rlimits; no-new-privileges
+// holds if either asks for it.
+func execProcess(base, p *specs.Process) *specs.Process {
+	out := *p
+	if base == nil {
+		return &out
+	}
+	if len(out.Env) == 0 {
+		out.Env = base.Env
+	}
+	if out.Cwd == "" {
+		out.Cwd = base.Cwd
+	}
+	if out.Capabilities == nil {
+		out.Capabilities = base.Capabilities
+	}
+	if out.Rlimits == nil {
+		out.Rlimits = base.Rlimits
+	}
+	out.NoNewPrivileges = out.NoNewPrivileges || base.NoNewPrivileges
+	return &out
+}

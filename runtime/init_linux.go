@@ -1,0 +1,286 @@
+package runtime
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math"
+	"os"
+	goruntime "runtime"
+	"strconv"
+	"strings"
+	"syscall"
+
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"golang.org/x/sys/unix"
+)
+
+// The init is tabula itself, re-executed by Create or Exec with envInit set
+// to "create" or "exec". Its fds: 0-2 the process's stdio, 3 the pipe that
+// carries the initConfig, 4 the socket it reports on (syncMsg).
+const (
+	envInit  = "_TABULA_RUNTIME_INIT"
+	fdConfig = 3
+	fdSync   = 4
+)
+
+// initConfig is what the init needs from its parent.
+type initConfig struct {
+	Spec    *specs.Spec    `json:"spec"`
+	Process *specs.Process `json:"process"`
+	// Create only:
+	Root        string        `json:"root,omitempty"`
+	Bundle      string        `json:"bundle,omitempty"`
+	Rootfs      []specs.Mount `json:"rootfs,omitempty"`
+	Fifo        string        `json:"fifo,omitempty"`
+	NewCgroupNS bool          `json:"newCgroupNS,omitempty"`
+}
+
+// syncMsg is a report from the init to its parent. A "console" message
+// carries the pty master as SCM_RIGHTS.
+type syncMsg struct {
+	Type    string        `json:"type"` // "console", "created", "error"
+	Error   string        `json:"error,omitempty"`
+	Program *ProgramError `json:"program,omitempty"`
+}
+
+func reexec() bool {
+	mode := os.Getenv(envInit)
+	if mode != "create" && mode != "exec" {
+		return false
+	}
+	// Namespaces, credentials, capabilities and the seccomp filter are set
+	// on this thread, and execve runs from it.
+	goruntime.LockOSThread()
+	err := runInit(mode)
+	msg := syncMsg{Type: "error", Error: err.Error()}
+	code := 1
+	var pe *ProgramError
+	if errors.As(err, &pe) {
+		msg.Program = pe
+		code = pe.Code
+	}
+	b, _ := json.Marshal(msg)
+	unix.Write(fdSync, b)
+	os.Exit(code)
+	return true
+}
+
+func runInit(mode string) error {
+	cfgFile := os.NewFile(fdConfig, "init-config")
+	var cfg initConfig
+	err := json.NewDecoder(cfgFile).Decode(&cfg)
+	cfgFile.Close()
+	if err != nil {
+		return fmt.Errorf("read the init's configuration: %w", err)
+	}
+	if cfg.Spec == nil || cfg.Process == nil {
+		return errors.New("init configuration without spec or process")
+	}
+	if mode == "create" {
+		return createInit(&cfg)
+	}
+	return execInit(&cfg)
+}
+
+// createInit builds the container around itself and waits for Start.
+func createInit(cfg *initConfig) error {
+	spec, p := cfg.Spec, cfg.Process
+	if cfg.NewCgroupNS {
+		// Born in the container's cgroup: it becomes the namespace's root.
+		if err := unix.Unshare(unix.CLONE_NEWCGROUP); err != nil {
+			return fmt.Errorf("create cgroup namespace: %w", err)
+		}
+	}
+	fifo, err := unix.Open(cfg.Fifo, unix.O_PATH|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return fmt.Errorf("open %s: %w", cfg.Fifo, err)
+	}
+	if err := prepareRootfs(cfg); err != nil {
+		return err
+	}
+	if err := finishRootfs(spec); err != nil {
+		return err
+	}
+	if spec.Hostname != "" {
+		if err := unix.Sethostname([]byte(spec.Hostname)); err != nil {
+			return fmt.Errorf("set hostname %q: %w", spec.Hostname, err)
+		}
+	}
+	if spec.Domainname != "" {
+		if err := unix.Setdomainname([]byte(spec.Domainname)); err != nil {
+			return fmt.Errorf("set domainname %q: %w", spec.Domainname, err)
+		}
+	}
+	if p.Terminal {
+		if err := setupTerminal(p, true); err != nil {
+			return err
+		}
+	}
+	path, err := prepareProcess(spec, p)
+	if err != nil {
+		return err
+	}
+	if err := send(syncMsg{Type: "created"}, -1); err != nil {
+		return err
+	}
+	// Wait for Start: opening the fifo for writing blocks until Start
+	// opens it for reading.
+	w, err := unix.Open("/proc/self/fd/"+strconv.Itoa(fifo), unix.O_WRONLY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return fmt.Errorf("wait for start: %w", err)
+	}
+	unix.Close(fifo)
+	if _, err := unix.Write(w, []byte{'0'}); err != nil {
+		return fmt.Errorf("wait for start: %w", err)
+	}
+	err = execve(path, p)
+	// Start reads the reason from the fifo; the parent may be gone.
+	b, _ := json.Marshal(syncMsg{Type: "error", Error: err.Error(), Program: asProgramError(err)})
+	unix.Write(w, b)
+	os.Exit(exitCodeOf(err))
+	return nil
+}
+
+// execInit runs a process inside a running container whose namespaces the
+// parent already joined.
+func execInit(cfg *initConfig) error {
+	p := cfg.Process
+	if p.Terminal {
+		if err := setupTerminal(p, false); err != nil {
+			return err
+		}
+	}
+	path, err := prepareProcess(cfg.Spec, p)
+	if err != nil {
+		return err
+	}
+	return execve(path, p)
+}
+
+// prepareProcess does everything between a finished rootfs and execve:
+// rlimits, working directory, the program's lookup, credentials,
+// capabilities, no-new-privileges and seccomp, and the fds. It returns the
+// program's path.
+func prepareProcess(spec *specs.Spec, p *specs.Process) (string, error) {
+	for _, rl := range p.Rlimits {
+		res, ok := rlimitResources[rl.Type]
+		if !ok {
+			return "", fmt.Errorf("process.rlimits: unknown limit %q", rl.Type)
+		}
+		if err := syscall.Setrlimit(res, &syscall.Rlimit{Cur: rl.Soft, Max: rl.Hard}); err != nil {
+			return "", fmt.Errorf("process.rlimits %s: %w", rl.Type, err)
+		}
+	}
+	if p.OOMScoreAdj != nil {
+		if err := os.WriteFile("/proc/self/oom_score_adj", []byte(strconv.Itoa(*p.OOMScoreAdj)), 0); err != nil {
+			return "", fmt.Errorf("process.oomScoreAdj: %w", err)
+		}
+	}
+	cwd := p.Cwd
+	if cwd == "" {
+		cwd = "/"
+	}
+	if err := unix.Chdir(cwd); err != nil {
+		return "", fmt.Errorf("process.cwd %s: %w", cwd, err)
+	}
+	// No directory outside the container may be the working directory
+	// (a leaked host directory would be reachable through "..").
+	if wd, err := unix.Getwd(); err != nil || !strings.HasPrefix(wd, "/") {
+		return "", fmt.Errorf("process.cwd %s is outside the container", cwd)
+	}
+	path, err := lookProgram(p)
+	if err != nil {
+		return "", err
+	}
+	var sc *specs.LinuxSeccomp
+	if spec.Linux != nil {
+		sc = spec.Linux.Seccomp
+	}
+	// Without no-new-privileges an unprivileged thread may not load a
+	// filter: load it while still privileged (the profile allows the
+	// capset, setuid and execve that follow).
+	if sc != nil && !p.NoNewPrivileges {
+		if err := loadSeccomp(sc); err != nil {
+			return "", err
+		}
+	}
+	if err := applyUserAndCaps(p); err != nil {
+		return "", err
+	}
+	if p.NoNewPrivileges {
+		if err := unix.Prctl(unix.PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0); err != nil {
+			return "", fmt.Errorf("set no-new-privileges: %w", err)
+		}
+		if sc != nil {
+			if err := loadSeccomp(sc); err != nil {
+				return "", err
+			}
+		}
+	}
+	// Only fds 0-2 reach the program: everything else is closed by execve.
+	if err := unix.CloseRange(3, math.MaxUint32, unix.CLOSE_RANGE_CLOEXEC); err != nil {
+		return "", fmt.Errorf("mark fds close-on-exec: %w", err)
+	}
+	return path, nil
+}
+
+func execve(path string, p *specs.Process) error {
+	umask := 0o022
+	if p.User.Umask != nil {
+		umask = int(*p.User.Umask)
+	}
+	unix.Umask(umask)
+	err := syscall.Exec(path, p.Args, p.Env)
+	return diagnoseExec(path, p.Args[0], err)
+}
+
+// send reports to the parent, with an fd when fd ≥ 0.
+func send(m syncMsg, fd int) error {
+	b, err := json.Marshal(m)
+	if err != nil {
+		return err
+	}
+	var oob []byte
+	if fd >= 0 {
+		oob = unix.UnixRights(fd)
+	}
+	if err := unix.Sendmsg(fdSync, b, oob, nil, 0); err != nil {
+		return fmt.Errorf("report to tabula: %w", err)
+	}
+	return nil
+}
+
+func asProgramError(err error) *ProgramError {
+	var pe *ProgramError
+	if errors.As(err, &pe) {
+		return pe
+	}
+	return nil
+}
+
+func exitCodeOf(err error) int {
+	if pe := asProgramError(err); pe != nil {
+		return pe.Code
+	}
+	return 1
+}
+
+var rlimitResources = map[string]int{
+	"RLIMIT_CPU":        unix.RLIMIT_CPU,
+	"RLIMIT_FSIZE":      unix.RLIMIT_FSIZE,
+	"RLIMIT_DATA":       unix.RLIMIT_DATA,
+	"RLIMIT_STACK":      unix.RLIMIT_STACK,
+	"RLIMIT_CORE":       unix.RLIMIT_CORE,
+	"RLIMIT_RSS":        unix.RLIMIT_RSS,
+	"RLIMIT_NPROC":      unix.RLIMIT_NPROC,
+	"RLIMIT_NOFILE":     unix.RLIMIT_NOFILE,
+	"RLIMIT_MEMLOCK":    unix.RLIMIT_MEMLOCK,
+	"RLIMIT_AS":         unix.RLIMIT_AS,
+	"RLIMIT_LOCKS":      unix.RLIMIT_LOCKS,
+	"RLIMIT_SIGPENDING": unix.RLIMIT_SIGPENDING,
+	"RLIMIT_MSGQUEUE":   unix.RLIMIT_MSGQUEUE,
+	"RLIMIT_NICE":       unix.RLIMIT_NICE,
+	"RLIMIT_RTPRIO":     unix.RLIMIT_RTPRIO,
+	"RLIMIT_RTTIME":     unix.RLIMIT_RTTIME,
+}

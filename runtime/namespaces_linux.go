@@ -1,0 +1,121 @@
+package runtime
+
+import (
+	"fmt"
+	"os"
+	goruntime "runtime"
+
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"golang.org/x/sys/unix"
+)
+
+var nsCloneFlag = map[specs.LinuxNamespaceType]int{
+	specs.MountNamespace:   unix.CLONE_NEWNS,
+	specs.PIDNamespace:     unix.CLONE_NEWPID,
+	specs.UTSNamespace:     unix.CLONE_NEWUTS,
+	specs.IPCNamespace:     unix.CLONE_NEWIPC,
+	specs.NetworkNamespace: unix.CLONE_NEWNET,
+	specs.CgroupNamespace:  unix.CLONE_NEWCGROUP,
+}
+
+// nsProcName is the name of each namespace under /proc/<pid>/ns, in the
+// order Exec joins them: the mount namespace last, because it changes what
+// paths mean.
+var nsProcName = []struct {
+	typ  specs.LinuxNamespaceType
+	name string
+}{
+	{specs.CgroupNamespace, "cgroup"},
+	{specs.IPCNamespace, "ipc"},
+	{specs.UTSNamespace, "uts"},
+	{specs.NetworkNamespace, "net"},
+	{specs.PIDNamespace, "pid"},
+	{specs.MountNamespace, "mnt"},
+}
+
+// nsJoin is a namespace to enter with setns.
+type nsJoin struct {
+	typ  specs.LinuxNamespaceType
+	path string
+}
+
+// namespacePlan splits the spec's namespaces into clone flags for the new
+// ones and paths to join. A new cgroup namespace is not a clone flag: the
+// init unshares it once it sits in its cgroup, so that the cgroup is the
+// namespace's root.
+func namespacePlan(nss []specs.LinuxNamespace) (cloneflags uintptr, newCgroupNS bool, join []nsJoin, err error) {
+	seen := map[specs.LinuxNamespaceType]bool{}
+	for _, ns := range nss {
+		if seen[ns.Type] {
+			return 0, false, nil, fmt.Errorf("linux.namespaces: %s namespace listed twice", ns.Type)
+		}
+		seen[ns.Type] = true
+		flag, ok := nsCloneFlag[ns.Type]
+		if !ok {
+			return 0, false, nil, fmt.Errorf("linux.namespaces: %s namespaces are not supported by tabula's runtime", ns.Type)
+		}
+		switch {
+		case ns.Path != "" && ns.Type == specs.MountNamespace:
+			return 0, false, nil, fmt.Errorf("linux.namespaces: joining a mount namespace (%s) is not supported; the container needs its own", ns.Path)
+		case ns.Path != "":
+			join = append(join, nsJoin{typ: ns.Type, path: ns.Path})
+		case ns.Type == specs.CgroupNamespace:
+			newCgroupNS = true
+		default:
+			cloneflags |= uintptr(flag)
+		}
+	}
+	if !seen[specs.MountNamespace] {
+		return 0, false, nil, fmt.Errorf("linux.namespaces: a mount namespace is required")
+	}
+	return cloneflags, newCgroupNS, join, nil
+}
+
+// openNamespaces opens the namespace files to join before any is entered.
+func openNamespaces(join []nsJoin) ([]*os.File, error) {
+	files := make([]*os.File, 0, len(join))
+	for _, j := range join {
+		f, err := os.Open(j.path)
+		if err != nil {
+			closeAll(files)
+			return nil, fmt.Errorf("join %s namespace: %w", j.typ, err)
+		}
+		files = append(files, f)
+	}
+	return files, nil
+}
+
+func closeAll(files []*os.File) {
+	for _, f := range files {
+		f.Close()
+	}
+}
+
+// setnsAll enters the opened namespaces on the calling thread; a mount
+// namespace needs the thread to stop sharing its filesystem attributes
+// with the rest of the process first.
+func setnsAll(join []nsJoin, files []*os.File) error {
+	for i, j := range join {
+		if j.typ == specs.MountNamespace {
+			if err := unix.Unshare(unix.CLONE_FS); err != nil {
+				return fmt.Errorf("unshare filesystem attributes: %w", err)
+			}
+		}
+		if err := unix.Setns(int(files[i].Fd()), nsCloneFlag[j.typ]); err != nil {
+			return fmt.Errorf("join %s namespace %s: %w", j.typ, j.path, err)
+		}
+	}
+	return nil
+}
+
+// onThrowawayThread runs f on a new OS thread that is never given back to
+// Go's scheduler: f may change the thread's namespaces or cgroup, and the
+// thread exits when f returns.
+func onThrowawayThread(f func() error) error {
+	errc := make(chan error, 1)
+	go func() {
+		goruntime.LockOSThread() // never unlocked: the thread dies with the goroutine
+		errc <- f()
+	}()
+	return <-errc
+}

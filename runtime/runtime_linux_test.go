@@ -1,0 +1,128 @@
+package runtime
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+
+	"github.com/tabula-dev/tabula/internal/testenv"
+)
+
+func TestMain(m *testing.M) {
+	if Reexec() {
+		return
+	}
+	os.Exit(m.Run())
+}
+
+var busyboxApplets = []string{"sh", "ls", "cat", "echo", "id", "hostname", "mount", "unshare", "true",
+	"false", "sleep", "readlink", "grep", "head", "kill", "touch", "stat", "pwd", "keyctl", "env", "dd", "ps"}
+
+// busyboxBundle makes a bundle whose rootfs holds the host's static busybox
+// and its applet links, with DefaultSpec running args.
+func busyboxBundle(t testing.TB, args ...string) (string, *specs.Spec) {
+	t.Helper()
+	testenv.RequireRoot(t)
+	bb := testenv.RequireCommand(t, "busybox")
+	bundle := t.TempDir()
+	rootfs := filepath.Join(bundle, "rootfs")
+	for _, d := range []string{"bin", "etc", "tmp"} {
+		if err := os.MkdirAll(filepath.Join(rootfs, d), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	b, err := os.ReadFile(bb)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(rootfs, "bin", "busybox"), b, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for _, a := range busyboxApplets {
+		if err := os.Symlink("busybox", filepath.Join(rootfs, "bin", a)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	spec := DefaultSpec()
+	spec.Process.Args = args
+	spec.Hostname = "box"
+	return bundle, spec
+}
+
+func writeSpec(t testing.TB, bundle string, spec *specs.Spec) {
+	t.Helper()
+	b, err := json.Marshal(spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(bundle, "config.json"), b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// result is what a container run produced.
+type result struct {
+	out    string
+	status ExitStatus
+	err    error // from Create or Start
+}
+
+// runContainer creates, starts and waits for a container of bundle and
+// deletes it, returning its combined output.
+func runContainer(t testing.TB, r *Runtime, id, bundle string, spec *specs.Spec) result {
+	t.Helper()
+	writeSpec(t, bundle, spec)
+	ctx := context.Background()
+	pr, pw, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var buf bytes.Buffer
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() { defer wg.Done(); io.Copy(&buf, pr) }()
+	c, err := r.Create(ctx, id, bundle, CreateOptions{Stdout: pw, Stderr: pw})
+	pw.Close()
+	if err != nil {
+		wg.Wait()
+		pr.Close()
+		return result{err: err, out: buf.String()}
+	}
+	t.Cleanup(func() { r.Delete(ctx, id, true) })
+	if err := r.Start(ctx, id); err != nil {
+		c.Wait()
+		wg.Wait()
+		pr.Close()
+		return result{err: err, out: buf.String()}
+	}
+	st, err := c.Wait()
+	if err != nil {
+		t.Fatalf("wait: %v", err)
+	}
+	wg.Wait()
+	pr.Close()
+	if err := r.Delete(ctx, id, false); err != nil {
+		t.Fatalf("delete: %v", err)
+	}
+	return result{out: buf.String(), status: st}
+}
+
+func TestRunSmoke(t *testing.T) {
+	bundle, spec := busyboxBundle(t, "sh", "-c", "echo hello; echo pid=$$; hostname")
+	r := &Runtime{StateDir: t.TempDir()}
+	res := runContainer(t, r, "smoke", bundle, spec)
+	if res.err != nil {
+		t.Fatalf("run: %v", res.err)
+	}
+	if res.status.Code != 0 || !strings.Contains(res.out, "hello\npid=1\nbox\n") {
+		t.Fatalf("status %+v, output %q", res.status, res.out)
+	}
+}

@@ -1,0 +1,187 @@
+package runtime
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+
+	"github.com/tabula-dev/tabula/errdefs"
+)
+
+const (
+	stateFile = "state.json"
+	fifoName  = "exec.fifo"
+)
+
+// state is what StateDir/<id>/state.json records about a container.
+type state struct {
+	ID     string `json:"id"`
+	Pid    int    `json:"pid"`
+	Bundle string `json:"bundle"`
+	// StartTime is field 22 of /proc/<pid>/stat when the container was
+	// created: a PID reused by another process has another start time.
+	StartTime uint64 `json:"startTime"`
+	// Cgroup is the container's cgroup path below each hierarchy's root.
+	Cgroup      string            `json:"cgroup,omitempty"`
+	Created     string            `json:"created"`
+	Annotations map[string]string `json:"annotations,omitempty"`
+
+	status specs.ContainerState // computed when loaded, never stored
+	dir    string
+}
+
+var validID = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$`)
+
+func (r *Runtime) containerDir(id string) (string, error) {
+	if !validID.MatchString(id) {
+		return "", fmt.Errorf("container ID %q: use 1 to 128 letters, digits, '_', '.' or '-', starting with a letter or digit: %w", id, errdefs.ErrInvalidArgument)
+	}
+	if r.StateDir == "" {
+		return "", fmt.Errorf("runtime has no StateDir: %w", errdefs.ErrInvalidArgument)
+	}
+	return filepath.Join(r.StateDir, id), nil
+}
+
+// save writes state.json atomically: a temporary file renamed over it.
+func (s *state) save() error {
+	b, err := json.Marshal(s)
+	if err != nil {
+		return err
+	}
+	tmp, err := os.CreateTemp(s.dir, ".state-*")
+	if err != nil {
+		return fmt.Errorf("write state of container %s: %w", s.ID, err)
+	}
+	if _, err := tmp.Write(b); err != nil {
+		tmp.Close()
+		os.Remove(tmp.Name())
+		return fmt.Errorf("write state of container %s: %w", s.ID, err)
+	}
+	if err := tmp.Close(); err != nil {
+		os.Remove(tmp.Name())
+		return err
+	}
+	if err := os.Rename(tmp.Name(), filepath.Join(s.dir, stateFile)); err != nil {
+		os.Remove(tmp.Name())
+		return fmt.Errorf("write state of container %s: %w", s.ID, err)
+	}
+	return nil
+}
+
+// loadState reads the state of container id and works out its status from
+// the live process table.
+func (r *Runtime) loadState(id string) (*state, error) {
+	dir, err := r.containerDir(id)
+	if err != nil {
+		return nil, err
+	}
+	b, err := os.ReadFile(filepath.Join(dir, stateFile))
+	if err != nil {
+		if errors.Is(err, os.ErrNotExist) {
+			return nil, fmt.Errorf("container %s: %w", id, errdefs.ErrNotFound)
+		}
+		return nil, fmt.Errorf("read state of container %s: %w", id, err)
+	}
+	s := &state{dir: dir}
+	if err := json.Unmarshal(b, s); err != nil {
+		return nil, fmt.Errorf("read state of container %s: %s: %v: %w", id, filepath.Join(dir, stateFile), err, errdefs.ErrCorrupt)
+	}
+	s.status = specs.StateStopped
+	if s.alive() {
+		s.status = specs.StateRunning
+		if _, err := os.Lstat(filepath.Join(dir, fifoName)); err == nil {
+			s.status = specs.StateCreated
+		}
+	}
+	return s, nil
+}
+
+// alive reports whether the container's process still runs: its PID exists,
+// is not a zombie, and has the start time recorded at create.
+func (s *state) alive() bool {
+	if s.Pid <= 0 {
+		return false
+	}
+	st, zombie, err := processStartTime(s.Pid)
+	return err == nil && !zombie && st == s.StartTime
+}
+
+func (s *state) oci() *specs.State {
+	o := &specs.State{
+		Version:     specs.Version,
+		ID:          s.ID,
+		Status:      s.status,
+		Bundle:      s.Bundle,
+		Annotations: s.Annotations,
+	}
+	if s.status != specs.StateStopped {
+		o.Pid = s.Pid
+	}
+	return o
+}
+
+func (r *Runtime) list(ctx context.Context) ([]*specs.State, error) {
+	ents, err := os.ReadDir(r.StateDir)
+	if err != nil {
+		if errors.Is(err, os.ErrNotExist) {
+			return nil, nil
+		}
+		return nil, fmt.Errorf("list containers in %s: %w", r.StateDir, err)
+	}
+	var out []*specs.State
+	for _, e := range ents {
+		if !e.IsDir() || !validID.MatchString(e.Name()) {
+			continue
+		}
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		s, err := r.loadState(e.Name())
+		if err != nil {
+			if errdefs.IsNotFound(err) {
+				continue // being created or deleted right now
+			}
+			return nil, err
+		}
+		out = append(out, s.oci())
+	}
+	return out, nil
+}
+
+// processStartTime returns the start time (in clock ticks since boot) of
+// process pid from /proc/<pid>/stat, and whether it is a zombie.
+func processStartTime(pid int) (uint64, bool, error) {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return 0, false, err
+	}
+	return parseStat(string(b))
+}
+
+// parseStat reads the state (field 3) and start time (field 22) of a
+// /proc/<pid>/stat line; the command name (field 2) may hold spaces and
+// parentheses, so fields are counted from its last ')'.
+func parseStat(line string) (uint64, bool, error) {
+	i := strings.LastIndexByte(line, ')')
+	if i < 0 {
+		return 0, false, fmt.Errorf("malformed /proc stat line %q", line)
+	}
+	f := strings.Fields(line[i+1:])
+	// f[0] is field 3 (state), so field 22 is f[19].
+	if len(f) < 20 {
+		return 0, false, fmt.Errorf("malformed /proc stat line %q", line)
+	}
+	st, err := strconv.ParseUint(f[19], 10, 64)
+	if err != nil {
+		return 0, false, fmt.Errorf("malformed start time in /proc stat line %q", line)
+	}
+	return st, f[0] == "Z" || f[0] == "X", nil
+}
