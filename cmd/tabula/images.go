@@ -1,0 +1,904 @@
+package main
+
+import (
+	"archive/tar"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"os"
+	"path/filepath"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/spf13/cobra"
+	"golang.org/x/term"
+
+	"github.com/tabula-dev/tabula/archive"
+	"github.com/tabula-dev/tabula/errdefs"
+	"github.com/tabula-dev/tabula/store"
+)
+
+func init() {
+	commandGroups = append(commandGroups, func(root *cobra.Command, g *globalOptions) {
+		image := &cobra.Command{
+			Use:   "image",
+			Short: "Manage images",
+			Args:  cobra.NoArgs,
+			RunE:  func(cmd *cobra.Command, args []string) error { return cmd.Help() },
+		}
+		ls := newImagesCmd(g)
+		ls.Use, ls.Aliases = "ls [OPTIONS] [REPOSITORY[:TAG]]", []string{"list"}
+		image.AddCommand(ls, newImageInspectCmd(g), newImageHistoryCmd(g), newImageRmCmd(g, "rm"),
+			newTagCmd(g), newImageFilesCmd(g), newImagePruneCmd(g), newSaveCmd(g), newLoadCmd(g))
+		root.AddCommand(image, newImagesCmd(g), newImageRmCmd(g, "rmi"), newTagCmd(g), newSaveCmd(g), newLoadCmd(g))
+	})
+}
+
+// openImageStore opens the image store under the root.
+func openImageStore(g *globalOptions) (*store.Store, error) {
+	return store.Open(filepath.Join(g.root, "images"))
+}
+
+// formatOption checks --format: empty (a table) or json.
+func formatOption(f string) error {
+	if f != "" && f != "json" && f != "table" {
+		return fmt.Errorf("--format %q: want json or table: %w", f, errdefs.ErrInvalidArgument)
+	}
+	return nil
+}
+
+// humanSize prints a size as Docker does: three significant digits,
+// decimal units ("0B", "153kB", "5.32MB").
+func humanSize(n int64) string {
+	units := []string{"B", "kB", "MB", "GB", "TB", "PB", "EB"}
+	f := float64(n)
+	i := 0
+	for f >= 1000 && i < len(units)-1 {
+		f /= 1000
+		i++
+	}
+	return fmt.Sprintf("%.3g%s", f, units[i])
+}
+
+// humanDuration is Docker's "N minutes" phrasing of a duration.
+func humanDuration(d time.Duration) string {
+	if s := int(d.Seconds()); s < 1 {
+		return "Less than a second"
+	} else if s == 1 {
+		return "1 second"
+	} else if s < 60 {
+		return fmt.Sprintf("%d seconds", s)
+	}
+	if m := int(d.Minutes()); m == 1 {
+		return "About a minute"
+	} else if m < 60 {
+		return fmt.Sprintf("%d minutes", m)
+	}
+	h := int(math.Round(d.Hours()))
+	switch {
+	case h == 1:
+		return "About an hour"
+	case h < 48:
+		return fmt.Sprintf("%d hours", h)
+	case h < 24*7*2:
+		return fmt.Sprintf("%d days", h/24)
+	case h < 24*30*2:
+		return fmt.Sprintf("%d weeks", h/24/7)
+	case h < 24*365*2:
+		return fmt.Sprintf("%d months", h/24/30)
+	}
+	return fmt.Sprintf("%d years", int(d.Hours()/24/365))
+}
+
+// createdSince is the CREATED column: "N minutes ago"; an image without a
+// created time shows "N/A". The epoch, which reproducible builds use, shows
+// as Docker shows it: some fifty years ago.
+func createdSince(t time.Time, now time.Time) string {
+	if t.IsZero() {
+		return "N/A"
+	}
+	return humanDuration(now.Sub(t)) + " ago"
+}
+
+func shortHex(h v1.Hash) string {
+	if len(h.Hex) < 12 {
+		return h.Hex
+	}
+	return h.Hex[:12]
+}
+
+// --- images / image ls ---
+
+type imagesOptions struct {
+	digests bool
+	quiet   bool
+	noTrunc bool
+	format  string
+}
+
+func newImagesCmd(g *globalOptions) *cobra.Command {
+	o := &imagesOptions{}
+	cmd := &cobra.Command{
+		Use:   "images [OPTIONS] [REPOSITORY[:TAG]]",
+		Short: "List images",
+		Args:  cobra.MaximumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return runImages(cmd.Context(), g, o, args, cmd.OutOrStdout())
+		},
+	}
+	f := cmd.Flags()
+	f.BoolVar(&o.digests, "digests", false, "show the manifest digests")
+	f.BoolVarP(&o.quiet, "quiet", "q", false, "print only image IDs")
+	f.BoolVar(&o.noTrunc, "no-trunc", false, "print full image IDs")
+	f.StringVar(&o.format, "format", "", "output format: json (one object per line) or table")
+	return cmd
+}
+
+// imageRow is one line of `tabula images`: an image under one of its names.
+type imageRow struct {
+	Repository   string
+	Tag          string
+	Digest       string
+	ID           string
+	CreatedAt    string
+	CreatedSince string
+	Size         string
+	Bytes        int64 `json:"VirtualSize"`
+}
+
+func runImages(ctx context.Context, g *globalOptions, o *imagesOptions, args []string, stdout io.Writer) error {
+	if err := formatOption(o.format); err != nil {
+		return err
+	}
+	var filterRepo, filterTag string
+	if len(args) == 1 {
+		if strings.Contains(args[0], ":") && !strings.Contains(args[0][strings.LastIndex(args[0], ":"):], "/") {
+			n, err := store.NormalizeName(args[0])
+			if err != nil {
+				return err
+			}
+			filterRepo, filterTag = store.SplitName(n)
+		} else {
+			n, err := store.NormalizeName(args[0])
+			if err != nil {
+				return err
+			}
+			filterRepo, _ = store.SplitName(n)
+		}
+	}
+	st, err := openImageStore(g)
+	if err != nil {
+		return err
+	}
+	entries, err := st.List(ctx)
+	if err != nil {
+		return err
+	}
+	now := time.Now()
+	var rows []imageRow
+	for _, e := range entries {
+		names := e.Names
+		if len(names) == 0 {
+			if filterRepo != "" {
+				continue
+			}
+			names = []string{""}
+		}
+		for _, n := range names {
+			repo, tag := "<none>", "<none>"
+			if n != "" {
+				repo, tag = store.SplitName(n)
+			}
+			if filterRepo != "" && (repo != filterRepo || (filterTag != "" && tag != filterTag)) {
+				continue
+			}
+			id := e.ID.String()
+			if !o.noTrunc {
+				id = shortHex(e.ID)
+			}
+			created := ""
+			if !e.Created.IsZero() {
+				created = e.Created.Local().Format("2006-01-02 15:04:05 -0700 MST")
+			}
+			rows = append(rows, imageRow{Repository: repo, Tag: tag, Digest: e.Manifest.Digest.String(), ID: id,
+				CreatedAt: created, CreatedSince: createdSince(e.Created, now), Size: humanSize(e.Size), Bytes: e.Size})
+		}
+	}
+	switch {
+	case o.quiet:
+		seen := map[string]bool{}
+		for _, r := range rows {
+			if !seen[r.ID] {
+				seen[r.ID] = true
+				fmt.Fprintln(stdout, r.ID)
+			}
+		}
+		return nil
+	case o.format == "json":
+		enc := json.NewEncoder(stdout)
+		for _, r := range rows {
+			if err := enc.Encode(r); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	tw := tabwriter.NewWriter(stdout, 0, 8, 3, ' ', 0)
+	if o.digests {
+		fmt.Fprintln(tw, "REPOSITORY\tTAG\tDIGEST\tIMAGE ID\tCREATED\tSIZE")
+	} else {
+		fmt.Fprintln(tw, "REPOSITORY\tTAG\tIMAGE ID\tCREATED\tSIZE")
+	}
+	for _, r := range rows {
+		if o.digests {
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", r.Repository, r.Tag, r.Digest, r.ID, r.CreatedSince, r.Size)
+		} else {
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", r.Repository, r.Tag, r.ID, r.CreatedSince, r.Size)
+		}
+	}
+	return tw.Flush()
+}
+
+// --- image inspect ---
+
+// imageInspect is Docker's `image inspect` object.
+type imageInspect struct {
+	ID           string           `json:"Id"`
+	RepoTags     []string         `json:"RepoTags"`
+	RepoDigests  []string         `json:"RepoDigests"`
+	Parent       string           `json:"Parent"`
+	Comment      string           `json:"Comment"`
+	Created      string           `json:"Created"`
+	Author       string           `json:"Author"`
+	Config       v1.Config        `json:"Config"`
+	Architecture string           `json:"Architecture"`
+	Variant      string           `json:"Variant,omitempty"`
+	Os           string           `json:"Os"`
+	OsVersion    string           `json:"OsVersion,omitempty"`
+	Size         int64            `json:"Size"`
+	RootFS       imageInspectFS   `json:"RootFS"`
+	History      []v1.History     `json:"History"`
+	Descriptor   v1.Descriptor    `json:"Descriptor"`
+	Metadata     map[string]any   `json:"Metadata"`
+	Layers       []imageLayerInfo `json:"Layers,omitempty"`
+}
+
+type imageInspectFS struct {
+	Type   string   `json:"Type"`
+	Layers []string `json:"Layers"`
+}
+
+type imageLayerInfo struct {
+	Digest    string `json:"Digest"`
+	MediaType string `json:"MediaType"`
+	Size      int64  `json:"Size"`
+}
+
+func newImageInspectCmd(g *globalOptions) *cobra.Command {
+	var format string
+	cmd := &cobra.Command{
+		Use:   "inspect [OPTIONS] IMAGE [IMAGE...]",
+		Short: "Show images' details as JSON",
+		Args:  cobra.MinimumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := formatOption(format); err != nil {
+				return err
+			}
+			st, err := openImageStore(g)
+			if err != nil {
+				return err
+			}
+			out := []imageInspect{}
+			var errs []error
+			for _, ref := range args {
+				ii, err := inspectImage(cmd.Context(), st, ref)
+				if err != nil {
+					errs = append(errs, err)
+					continue
+				}
+				out = append(out, ii)
+			}
+			b, err := json.MarshalIndent(out, "", "    ")
+			if err != nil {
+				return err
+			}
+			fmt.Fprintln(cmd.OutOrStdout(), string(b))
+			return errors.Join(errs...)
+		},
+	}
+	cmd.Flags().StringVarP(&format, "format", "f", "", "output format: json (the default)")
+	return cmd
+}
+
+func inspectImage(ctx context.Context, st *store.Store, ref string) (imageInspect, error) {
+	e, err := st.Resolve(ctx, ref)
+	if err != nil {
+		return imageInspect{}, err
+	}
+	img, err := st.Image(ctx, e.Manifest.Digest.String())
+	if err != nil {
+		return imageInspect{}, err
+	}
+	cfg, err := img.ConfigFile()
+	if err != nil {
+		return imageInspect{}, fmt.Errorf("image %s: %w", ref, err)
+	}
+	m, err := img.Manifest()
+	if err != nil {
+		return imageInspect{}, fmt.Errorf("image %s: %w", ref, err)
+	}
+	ii := imageInspect{
+		ID:           e.ID.String(),
+		RepoTags:     append([]string{}, e.Names...),
+		RepoDigests:  []string{},
+		Comment:      "",
+		Author:       cfg.Author,
+		Config:       cfg.Config,
+		Architecture: cfg.Architecture,
+		Variant:      cfg.Variant,
+		Os:           cfg.OS,
+		OsVersion:    cfg.OSVersion,
+		Size:         e.Size,
+		RootFS:       imageInspectFS{Type: "layers", Layers: []string{}},
+		History:      cfg.History,
+		Descriptor:   v1.Descriptor{MediaType: e.Manifest.MediaType, Digest: e.Manifest.Digest, Size: e.Manifest.Size},
+		Metadata:     map[string]any{"LastTagTime": "0001-01-01T00:00:00Z"},
+	}
+	if ii.History == nil {
+		ii.History = []v1.History{}
+	}
+	if !cfg.Created.IsZero() {
+		ii.Created = cfg.Created.UTC().Format(time.RFC3339Nano)
+	}
+	seenRepo := map[string]bool{}
+	for _, n := range e.Names {
+		repo, _ := store.SplitName(n)
+		if !seenRepo[repo] {
+			seenRepo[repo] = true
+			ii.RepoDigests = append(ii.RepoDigests, repo+"@"+e.Manifest.Digest.String())
+		}
+	}
+	for _, d := range cfg.RootFS.DiffIDs {
+		ii.RootFS.Layers = append(ii.RootFS.Layers, d.String())
+	}
+	for _, l := range m.Layers {
+		ii.Layers = append(ii.Layers, imageLayerInfo{Digest: l.Digest.String(), MediaType: string(l.MediaType), Size: l.Size})
+	}
+	return ii, nil
+}
+
+// --- image history ---
+
+func newImageHistoryCmd(g *globalOptions) *cobra.Command {
+	var noTrunc, quiet bool
+	var format string
+	cmd := &cobra.Command{
+		Use:   "history [OPTIONS] IMAGE",
+		Short: "Show the history of an image",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := formatOption(format); err != nil {
+				return err
+			}
+			return runHistory(cmd.Context(), g, args[0], noTrunc, quiet, format, cmd.OutOrStdout())
+		},
+	}
+	cmd.Flags().BoolVar(&noTrunc, "no-trunc", false, "do not truncate output")
+	cmd.Flags().BoolVarP(&quiet, "quiet", "q", false, "print only image IDs")
+	cmd.Flags().StringVar(&format, "format", "", "output format: json (one object per line) or table")
+	return cmd
+}
+
+type historyRow struct {
+	ID           string
+	CreatedAt    string
+	CreatedSince string
+	CreatedBy    string
+	Size         string
+	Bytes        int64 `json:"-"`
+	Comment      string
+}
+
+func runHistory(ctx context.Context, g *globalOptions, ref string, noTrunc, quiet bool, format string, stdout io.Writer) error {
+	st, err := openImageStore(g)
+	if err != nil {
+		return err
+	}
+	e, err := st.Resolve(ctx, ref)
+	if err != nil {
+		return err
+	}
+	img, err := st.Image(ctx, e.Manifest.Digest.String())
+	if err != nil {
+		return err
+	}
+	cfg, err := img.ConfigFile()
+	if err != nil {
+		return err
+	}
+	layers, err := img.Layers()
+	if err != nil {
+		return err
+	}
+	history := cfg.History
+	if len(history) == 0 {
+		// No history recorded: one entry per layer.
+		for range layers {
+			history = append(history, v1.History{})
+		}
+	}
+	now := time.Now()
+	var rows []historyRow
+	li := 0
+	for _, h := range history {
+		var size int64
+		if !h.EmptyLayer && li < len(layers) {
+			size, err = layerContentSize(ctx, layers[li])
+			if err != nil {
+				return fmt.Errorf("image %s: layer %d: %w", ref, li+1, err)
+			}
+			li++
+		}
+		by := h.CreatedBy
+		if !noTrunc && len([]rune(by)) > 45 {
+			by = string([]rune(by)[:44]) + "…"
+		}
+		created := ""
+		if !h.Created.IsZero() {
+			created = h.Created.Time.Format(time.RFC3339)
+		}
+		rows = append(rows, historyRow{ID: "<missing>", CreatedAt: created, CreatedSince: createdSince(h.Created.Time, now),
+			CreatedBy: by, Size: humanSize(size), Bytes: size, Comment: h.Comment})
+	}
+	// Newest first, the top row carrying the image ID, as Docker prints it.
+	for i, j := 0, len(rows)-1; i < j; i, j = i+1, j-1 {
+		rows[i], rows[j] = rows[j], rows[i]
+	}
+	if len(rows) > 0 {
+		rows[0].ID = shortHex(e.ID)
+		if noTrunc {
+			rows[0].ID = e.ID.String()
+		}
+	}
+	switch {
+	case quiet:
+		for _, r := range rows {
+			fmt.Fprintln(stdout, r.ID)
+		}
+		return nil
+	case format == "json":
+		enc := json.NewEncoder(stdout)
+		for _, r := range rows {
+			if err := enc.Encode(r); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	tw := tabwriter.NewWriter(stdout, 0, 8, 3, ' ', 0)
+	fmt.Fprintln(tw, "IMAGE\tCREATED\tCREATED BY\tSIZE\tCOMMENT")
+	for _, r := range rows {
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", r.ID, r.CreatedSince, r.CreatedBy, r.Size, r.Comment)
+	}
+	return tw.Flush()
+}
+
+// layerContentSize sums the sizes of a layer's regular files, as Docker
+// counts an image's SIZE.
+func layerContentSize(ctx context.Context, l v1.Layer) (int64, error) {
+	var n int64
+	err := walkLayer(ctx, l, func(h *tar.Header) error {
+		if h.Typeflag == tar.TypeReg {
+			n += h.Size
+		}
+		return nil
+	})
+	return n, err
+}
+
+// walkLayer calls fn for each entry of a layer's tar, reading the whole
+// stream so that the blob's digest is verified.
+func walkLayer(ctx context.Context, l v1.Layer, fn func(h *tar.Header) error) error {
+	rc, err := l.Uncompressed()
+	if err != nil {
+		return err
+	}
+	defer rc.Close()
+	tr := tar.NewReader(rc)
+	for {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		h, err := tr.Next()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return err
+		}
+		if err := fn(h); err != nil {
+			return err
+		}
+	}
+	_, err = io.Copy(io.Discard, rc)
+	return err
+}
+
+// --- image rm / rmi ---
+
+func newImageRmCmd(g *globalOptions, use string) *cobra.Command {
+	var force bool
+	cmd := &cobra.Command{
+		Use:   use + " [OPTIONS] IMAGE [IMAGE...]",
+		Short: "Remove images by name or ID",
+		Args:  cobra.MinimumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			st, err := openImageStore(g)
+			if err != nil {
+				return err
+			}
+			var errs []error
+			for _, ref := range args {
+				lines, err := st.Remove(cmd.Context(), ref, force)
+				for _, l := range lines {
+					fmt.Fprintln(cmd.OutOrStdout(), l)
+				}
+				if err != nil {
+					errs = append(errs, err)
+				}
+			}
+			return errors.Join(errs...)
+		},
+	}
+	if use == "rm" {
+		cmd.Aliases = []string{"rmi", "remove"}
+	}
+	cmd.Flags().BoolVarP(&force, "force", "f", false, "remove an image with several names by ID, and all its names")
+	return cmd
+}
+
+// --- tag ---
+
+func newTagCmd(g *globalOptions) *cobra.Command {
+	return &cobra.Command{
+		Use:   "tag SOURCE_IMAGE[:TAG] TARGET_IMAGE[:TAG]",
+		Short: "Give an image another name",
+		Args:  cobra.ExactArgs(2),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			st, err := openImageStore(g)
+			if err != nil {
+				return err
+			}
+			return st.Tag(cmd.Context(), args[0], args[1])
+		},
+	}
+}
+
+// --- image files ---
+
+// fileRow is one entry of one layer, as `tar tvf` lists it.
+type fileRow struct {
+	Layer    int    `json:"layer"`
+	DiffID   string `json:"diffID"`
+	Mode     string `json:"mode"`
+	UID      int    `json:"uid"`
+	GID      int    `json:"gid"`
+	Size     int64  `json:"size"`
+	ModTime  string `json:"modTime"`
+	Path     string `json:"path"`
+	Linkname string `json:"linkname,omitempty"`
+	Type     string `json:"type"`
+}
+
+func newImageFilesCmd(g *globalOptions) *cobra.Command {
+	var format string
+	cmd := &cobra.Command{
+		Use:   "files [OPTIONS] IMAGE",
+		Short: "List every file of every layer of an image",
+		Long: `List every entry of every layer of an image with its mode, owner, size and
+path, as tar tvf shows a layer, and the layer it comes from (1 is the lowest).`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := formatOption(format); err != nil {
+				return err
+			}
+			return runImageFiles(cmd.Context(), g, args[0], format, cmd.OutOrStdout())
+		},
+	}
+	cmd.Flags().StringVar(&format, "format", "", "output format: json or table")
+	return cmd
+}
+
+func runImageFiles(ctx context.Context, g *globalOptions, ref, format string, stdout io.Writer) error {
+	st, err := openImageStore(g)
+	if err != nil {
+		return err
+	}
+	img, err := st.Image(ctx, ref)
+	if err != nil {
+		return err
+	}
+	layers, err := img.Layers()
+	if err != nil {
+		return err
+	}
+	rows := []fileRow{}
+	for i, l := range layers {
+		diffID, err := l.DiffID()
+		if err != nil {
+			return err
+		}
+		err = walkLayer(ctx, l, func(h *tar.Header) error {
+			rows = append(rows, fileRow{Layer: i + 1, DiffID: diffID.String(), Mode: tarMode(h), UID: h.Uid, GID: h.Gid,
+				Size: h.Size, ModTime: h.ModTime.UTC().Format("2006-01-02 15:04"), Path: h.Name, Linkname: h.Linkname, Type: tarType(h.Typeflag)})
+			return nil
+		})
+		if err != nil {
+			return fmt.Errorf("image %s: layer %d (%s): %w", ref, i+1, diffID, err)
+		}
+	}
+	if format == "json" {
+		b, err := json.MarshalIndent(rows, "", "  ")
+		if err != nil {
+			return err
+		}
+		_, err = fmt.Fprintln(stdout, string(b))
+		return err
+	}
+	tw := tabwriter.NewWriter(stdout, 0, 8, 2, ' ', 0)
+	fmt.Fprintln(tw, "LAYER\tMODE\tOWNER\tSIZE\tMODIFIED\tPATH")
+	for _, r := range rows {
+		p := r.Path
+		switch r.Type {
+		case "symlink":
+			p += " -> " + r.Linkname
+		case "hardlink":
+			p += " link to " + r.Linkname
+		}
+		fmt.Fprintf(tw, "%d %s\t%s\t%d/%d\t%d\t%s\t%s\n", r.Layer, r.DiffID[7:19], r.Mode, r.UID, r.GID, r.Size, r.ModTime, p)
+	}
+	return tw.Flush()
+}
+
+func tarType(t byte) string {
+	switch t {
+	case tar.TypeReg, tar.TypeRegA:
+		return "file"
+	case tar.TypeDir:
+		return "dir"
+	case tar.TypeSymlink:
+		return "symlink"
+	case tar.TypeLink:
+		return "hardlink"
+	case tar.TypeChar:
+		return "char"
+	case tar.TypeBlock:
+		return "block"
+	case tar.TypeFifo:
+		return "fifo"
+	}
+	return string(t)
+}
+
+// tarMode is the mode column of `tar tv`: type letter and permissions with
+// set-id and sticky bits.
+func tarMode(h *tar.Header) string {
+	b := []byte("----------")
+	switch h.Typeflag {
+	case tar.TypeDir:
+		b[0] = 'd'
+	case tar.TypeSymlink:
+		b[0] = 'l'
+	case tar.TypeLink:
+		b[0] = 'h'
+	case tar.TypeChar:
+		b[0] = 'c'
+	case tar.TypeBlock:
+		b[0] = 'b'
+	case tar.TypeFifo:
+		b[0] = 'p'
+	}
+	m := h.Mode
+	for i, c := range "rwxrwxrwx" {
+		if m&(1<<uint(8-i)) != 0 {
+			b[i+1] = byte(c)
+		}
+	}
+	special := func(bit int64, pos int, set, unset byte) {
+		if m&bit != 0 {
+			if b[pos] == 'x' {
+				b[pos] = set
+			} else {
+				b[pos] = unset
+			}
+		}
+	}
+	special(0o4000, 3, 's', 'S')
+	special(0o2000, 6, 's', 'S')
+	special(0o1000, 9, 't', 'T')
+	return string(b)
+}
+
+// --- image prune ---
+
+func newImagePruneCmd(g *globalOptions) *cobra.Command {
+	var force, all bool
+	cmd := &cobra.Command{
+		Use:   "prune [OPTIONS]",
+		Short: "Remove dangling images (-a: every image) and unused blobs",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			st, err := openImageStore(g)
+			if err != nil {
+				return err
+			}
+			return pruneImages(cmd.Context(), st, all, cmd.OutOrStdout())
+		},
+	}
+	cmd.Flags().BoolVarP(&force, "force", "f", false, "do not ask for confirmation (tabula never asks)")
+	cmd.Flags().BoolVarP(&all, "all", "a", false, "remove every image, not only dangling ones")
+	return cmd
+}
+
+// pruneImages removes dangling images (all images with all) and collects
+// unused blobs, printing what it removed as Docker does.
+func pruneImages(ctx context.Context, st *store.Store, all bool, stdout io.Writer) error {
+	entries, err := st.List(ctx)
+	if err != nil {
+		return err
+	}
+	var lines []string
+	for _, e := range entries {
+		if len(e.Names) > 0 && !all {
+			continue
+		}
+		l, err := st.Remove(ctx, e.Manifest.Digest.String(), true)
+		if err != nil && !errdefs.IsNotFound(err) {
+			return err
+		}
+		lines = append(lines, l...)
+	}
+	freed, err := st.GC(ctx)
+	if err != nil {
+		return err
+	}
+	if len(lines) > 0 {
+		fmt.Fprintln(stdout, "Deleted Images:")
+		for _, l := range lines {
+			fmt.Fprintln(stdout, strings.ToLower(l[:1])+l[1:])
+		}
+		fmt.Fprintln(stdout)
+	}
+	fmt.Fprintf(stdout, "Total reclaimed space: %s\n", humanSize(freed))
+	return nil
+}
+
+// --- save / load ---
+
+func newSaveCmd(g *globalOptions) *cobra.Command {
+	var output, format string
+	cmd := &cobra.Command{
+		Use:   "save [OPTIONS] IMAGE [IMAGE...]",
+		Short: "Write images to an archive (docker-archive or OCI), to a file or stdout",
+		Args:  cobra.MinimumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return runSave(cmd, g, output, format, args)
+		},
+	}
+	cmd.Flags().StringVarP(&output, "output", "o", "", "write to this file instead of stdout")
+	cmd.Flags().StringVar(&format, "format", "docker", "archive format: docker (what docker load reads) or oci")
+	return cmd
+}
+
+func runSave(cmd *cobra.Command, g *globalOptions, output, format string, refs []string) error {
+	ctx := cmd.Context()
+	f, err := archive.ParseFormat(format)
+	if err != nil {
+		return fmt.Errorf("--format: %w", err)
+	}
+	stdout := cmd.OutOrStdout()
+	if output == "" || output == "-" {
+		if file, ok := stdout.(*os.File); ok && term.IsTerminal(int(file.Fd())) {
+			return fmt.Errorf("refusing to write an archive to a terminal; use -o FILE or redirect stdout: %w", errdefs.ErrInvalidArgument)
+		}
+	}
+	st, err := openImageStore(g)
+	if err != nil {
+		return err
+	}
+	var images []archive.Named
+	for _, ref := range refs {
+		e, err := st.Resolve(ctx, ref)
+		if err != nil {
+			return err
+		}
+		img, err := st.Image(ctx, e.Manifest.Digest.String())
+		if err != nil {
+			return err
+		}
+		n := archive.Named{Image: img}
+		if nn, err := store.NormalizeName(ref); err == nil {
+			for _, have := range e.Names {
+				if have == nn {
+					n.Name = nn
+				}
+			}
+		}
+		images = append(images, n)
+	}
+	if output == "" || output == "-" {
+		return archive.Save(ctx, stdout, f, images)
+	}
+	tmp, err := os.CreateTemp(filepath.Dir(output), ".tabula-save-*")
+	if err != nil {
+		return fmt.Errorf("save to %s: %w", output, err)
+	}
+	defer os.Remove(tmp.Name())
+	if err := archive.Save(ctx, tmp, f, images); err != nil {
+		tmp.Close()
+		return fmt.Errorf("save to %s: %w", output, err)
+	}
+	if err := tmp.Close(); err != nil {
+		return fmt.Errorf("save to %s: %w", output, err)
+	}
+	if err := os.Chmod(tmp.Name(), 0o644); err != nil {
+		return err
+	}
+	if err := os.Rename(tmp.Name(), output); err != nil {
+		return fmt.Errorf("save to %s: %w", output, err)
+	}
+	return nil
+}
+
+func newLoadCmd(g *globalOptions) *cobra.Command {
+	var input string
+	var quiet bool
+	cmd := &cobra.Command{
+		Use:   "load [OPTIONS]",
+		Short: "Load images from a docker-archive or OCI archive (gzip too), a file or stdin",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			var r io.Reader = cmd.InOrStdin()
+			if input != "" && input != "-" {
+				f, err := os.Open(input)
+				if err != nil {
+					if errors.Is(err, os.ErrNotExist) {
+						return fmt.Errorf("load: %s does not exist: %w", input, errdefs.ErrNotFound)
+					}
+					return fmt.Errorf("load: %w", err)
+				}
+				defer f.Close()
+				r = f
+			} else if f, ok := r.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
+				return fmt.Errorf("load: stdin is a terminal; use -i FILE or pipe an archive in: %w", errdefs.ErrInvalidArgument)
+			}
+			st, err := openImageStore(g)
+			if err != nil {
+				return err
+			}
+			names, err := archive.Load(cmd.Context(), r, st)
+			for _, n := range names {
+				if quiet {
+					continue
+				}
+				if strings.HasPrefix(n, "sha256:") {
+					fmt.Fprintf(cmd.OutOrStdout(), "Loaded image ID: %s\n", n)
+				} else {
+					fmt.Fprintf(cmd.OutOrStdout(), "Loaded image: %s\n", n)
+				}
+			}
+			if err != nil && input != "" {
+				return fmt.Errorf("%s: %w", input, err)
+			}
+			return err
+		},
+	}
+	cmd.Flags().StringVarP(&input, "input", "i", "", "read from this file instead of stdin")
+	cmd.Flags().BoolVarP(&quiet, "quiet", "q", false, "print nothing")
+	return cmd
+}

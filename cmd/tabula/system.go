@@ -1,0 +1,144 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"text/tabwriter"
+
+	"github.com/spf13/cobra"
+)
+
+func init() {
+	commandGroups = append(commandGroups, func(root *cobra.Command, g *globalOptions) {
+		system := &cobra.Command{
+			Use:   "system",
+			Short: "Check, measure and clean tabula's root",
+			Args:  cobra.NoArgs,
+			RunE:  func(cmd *cobra.Command, args []string) error { return cmd.Help() },
+		}
+		system.AddCommand(newSystemCheckCmd(g), newSystemDfCmd(g), newSystemPruneCmd(g))
+		root.AddCommand(system)
+	})
+}
+
+func newSystemCheckCmd(g *globalOptions) *cobra.Command {
+	return &cobra.Command{
+		Use:   "check",
+		Short: "Verify every image's blobs against their sizes and digests",
+		Long: `Verify the image store: index.json parses, and every manifest, config and
+layer it references exists with the right size and digest. Each problem is
+printed on its own line and the command exits 1.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			st, err := openImageStore(g)
+			if err != nil {
+				return err
+			}
+			if err := st.Check(cmd.Context()); err != nil {
+				return err
+			}
+			entries, err := st.List(cmd.Context())
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "The image store %s is consistent: %d image(s).\n", st.Dir(), len(entries))
+			return nil
+		},
+	}
+}
+
+// diskUsage sums the sizes of the regular files under dir.
+func diskUsage(ctx context.Context, dir string) (int64, error) {
+	var n int64
+	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			if os.IsNotExist(err) {
+				return nil
+			}
+			return err
+		}
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		if d.Type().IsRegular() {
+			if fi, err := d.Info(); err == nil {
+				n += fi.Size()
+			}
+		}
+		return nil
+	})
+	return n, err
+}
+
+func newSystemDfCmd(g *globalOptions) *cobra.Command {
+	return &cobra.Command{
+		Use:   "df",
+		Short: "Show the disk space tabula uses",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return runSystemDf(cmd.Context(), g, cmd.OutOrStdout())
+		},
+	}
+}
+
+func runSystemDf(ctx context.Context, g *globalOptions, stdout io.Writer) error {
+	st, err := openImageStore(g)
+	if err != nil {
+		return err
+	}
+	entries, err := st.List(ctx)
+	if err != nil {
+		return err
+	}
+	dangling := 0
+	for _, e := range entries {
+		if len(e.Names) == 0 {
+			dangling++
+		}
+	}
+	imagesSize, err := diskUsage(ctx, st.Dir())
+	if err != nil {
+		return err
+	}
+	tw := tabwriter.NewWriter(stdout, 0, 8, 3, ' ', 0)
+	fmt.Fprintln(tw, "TYPE\tTOTAL\tDANGLING\tSIZE")
+	fmt.Fprintf(tw, "Images\t%d\t%d\t%s\n", len(entries), dangling, humanSize(imagesSize))
+	for _, d := range []struct{ name, dir string }{
+		{"Layers", "layers"}, {"Containers", "containers"}, {"Build Cache", "cache"},
+	} {
+		p := filepath.Join(g.root, d.dir)
+		n, err := diskUsage(ctx, p)
+		if err != nil {
+			return err
+		}
+		count := 0
+		if des, err := os.ReadDir(p); err == nil {
+			count = len(des)
+		}
+		fmt.Fprintf(tw, "%s\t%d\t\t%s\n", d.name, count, humanSize(n))
+	}
+	return tw.Flush()
+}
+
+func newSystemPruneCmd(g *globalOptions) *cobra.Command {
+	var force, all bool
+	cmd := &cobra.Command{
+		Use:   "prune [OPTIONS]",
+		Short: "Remove dangling images (-a: every image) and blobs no image uses",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			st, err := openImageStore(g)
+			if err != nil {
+				return err
+			}
+			return pruneImages(cmd.Context(), st, all, cmd.OutOrStdout())
+		},
+	}
+	cmd.Flags().BoolVarP(&force, "force", "f", false, "do not ask for confirmation (tabula never asks)")
+	cmd.Flags().BoolVarP(&all, "all", "a", false, "remove every image, not only dangling ones")
+	return cmd
+}
