@@ -40,6 +40,9 @@ type Images interface {
 type Options struct {
 	// ContextDir is the build context.
 	ContextDir string
+	// IgnoreFile, when it exists, replaces the context's .dockerignore
+	// (Docker reads NAME.dockerignore beside a Dockerfile named NAME).
+	IgnoreFile string
 	// Dockerfile is the Dockerfile's content; DockerfileName is how errors
 	// name it ("Dockerfile" when empty).
 	Dockerfile     []byte
@@ -135,7 +138,7 @@ func Build(ctx context.Context, opts Options) (*Result, error) {
 		b.progress = io.Discard
 	}
 	var err error
-	if b.bctx, err = openContext(opts.ContextDir); err != nil {
+	if b.bctx, err = openContext(opts.ContextDir, opts.IgnoreFile); err != nil {
 		return nil, err
 	}
 	b.step("[internal] load build definition from %s", nameOr(opts.DockerfileName))

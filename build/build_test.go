@@ -616,3 +616,12 @@ func TestCancelMidBuild(t *testing.T) {
 		t.Fatalf("err = %v, want context.Canceled", err)
 	}
 }
+
+func TestDockerfileOwnIgnoreFile(t *testing.T) {
+	dir := writeContext(t, map[string]string{".dockerignore": "a\n", "a": "A", "b": "B", "app.Dockerfile.dockerignore": "b\n*.dockerignore\n"})
+	df := "FROM scratch\nCOPY . /x/\n"
+	res := mustBuild(t, dir, df, func(o *Options) { o.IgnoreFile = filepath.Join(dir, "app.Dockerfile.dockerignore") })
+	wantListing(t, res.Image, "0 x/ 0755 0:0 0", "0 x/a 0644 0:0 1 A")
+	res = mustBuild(t, dir, df, func(o *Options) { o.IgnoreFile = filepath.Join(dir, "missing.dockerignore") })
+	wantListing(t, res.Image, "0 x/ 0755 0:0 0", "0 x/.dockerignore 0644 0:0 2 a\n", "0 x/app.Dockerfile.dockerignore 0644 0:0 17 b\n*.dockerignore\n", "0 x/b 0644 0:0 1 B")
+}

@@ -28,8 +28,10 @@ type buildContext struct {
 	ignore *patternmatcher.PatternMatcher
 }
 
-// openContext opens dir as a build context and reads its .dockerignore.
-func openContext(dir string) (*buildContext, error) {
+// openContext opens dir as a build context and reads its ignore file:
+// ignoreFile when it exists (the Dockerfile's own NAME.dockerignore), else
+// the context's .dockerignore.
+func openContext(dir, ignoreFile string) (*buildContext, error) {
 	abs, err := filepath.Abs(dir)
 	if err != nil {
 		return nil, err
@@ -45,7 +47,16 @@ func openContext(dir string) (*buildContext, error) {
 		return nil, fmt.Errorf("build context %s is not a directory: %w", dir, errdefs.ErrInvalidArgument)
 	}
 	c := &buildContext{dir: abs}
+	ignorePath := filepath.Join(dir, ".dockerignore")
 	f, err := os.Open(filepath.Join(abs, ".dockerignore"))
+	if ignoreFile != "" {
+		if g, gerr := os.Open(ignoreFile); gerr == nil {
+			if f != nil {
+				f.Close()
+			}
+			f, err, ignorePath = g, nil, ignoreFile
+		}
+	}
 	switch {
 	case errors.Is(err, fs.ErrNotExist):
 		return c, nil
@@ -55,11 +66,11 @@ func openContext(dir string) (*buildContext, error) {
 	defer f.Close()
 	patterns, err := ignorefile.ReadAll(f)
 	if err != nil {
-		return nil, fmt.Errorf("%s: %v: %w", filepath.Join(dir, ".dockerignore"), err, errdefs.ErrInvalidArgument)
+		return nil, fmt.Errorf("%s: %v: %w", ignorePath, err, errdefs.ErrInvalidArgument)
 	}
 	if len(patterns) > 0 {
 		if c.ignore, err = patternmatcher.New(patterns); err != nil {
-			return nil, fmt.Errorf("%s: %v: %w", filepath.Join(dir, ".dockerignore"), err, errdefs.ErrInvalidArgument)
+			return nil, fmt.Errorf("%s: %v: %w", ignorePath, err, errdefs.ErrInvalidArgument)
 		}
 	}
 	return c, nil

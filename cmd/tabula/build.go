@@ -140,8 +140,13 @@ func runBuild(cmd *cobra.Command, g *globalOptions, o *buildOptions, contextDir 
 	if o.quiet {
 		progress = io.Discard
 	}
+	ignoreFile := ""
+	if o.file != "" && o.file != "-" {
+		ignoreFile = o.file + ".dockerignore"
+	}
 	res, err := build.Build(ctx, build.Options{
 		ContextDir:     contextDir,
+		IgnoreFile:     ignoreFile,
 		Dockerfile:     df,
 		DockerfileName: dfName,
 		BuildArgs:      buildArgs,
