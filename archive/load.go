@@ -40,10 +40,12 @@ func Load(ctx context.Context, r io.Reader, into *store.Store) ([]string, error)
 	}
 	var imgs []loaded
 	switch {
+	case a.has("index.json"):
+		// An OCI layout, perhaps with Docker's manifest.json beside it:
+		// the index keeps the manifests' digests.
+		imgs, err = a.oci()
 	case a.has("manifest.json"):
 		imgs, err = a.docker(ctx)
-	case a.has("index.json"):
-		imgs, err = a.oci()
 	default:
 		return nil, fmt.Errorf("load: the input is neither a docker-archive (no manifest.json) nor an OCI archive (no index.json): %w", errdefs.ErrInvalidArgument)
 	}

@@ -226,6 +226,10 @@ func saveOCI(ctx context.Context, tw *tarWriter, images []Named) error {
 		}
 	}
 	idx := v1.IndexManifest{SchemaVersion: 2, MediaType: types.OCIImageIndex, Manifests: []v1.Descriptor{}}
+	// manifest.json as well, pointing into blobs/, so that `docker load`
+	// (which wants it) reads the OCI archive too.
+	var dm []dockerManifest
+	byConfig := map[v1.Hash]int{}
 	for _, n := range images {
 		raw, err := n.Image.RawManifest()
 		if err != nil {
@@ -270,6 +274,26 @@ func saveOCI(ctx context.Context, tw *tarWriter, images []Named) error {
 			}
 		}
 		idx.Manifests = append(idx.Manifests, d)
+		if i, ok := byConfig[m.Config.Digest]; ok {
+			if n.Name != "" {
+				dm[i].RepoTags = appendUnique(dm[i].RepoTags, n.Name)
+			}
+			continue
+		}
+		entry := dockerManifest{Config: blobPath(m.Config.Digest), Layers: []string{}}
+		if n.Name != "" {
+			entry.RepoTags = []string{n.Name}
+		}
+		for _, ld := range m.Layers {
+			entry.Layers = append(entry.Layers, blobPath(ld.Digest))
+		}
+		byConfig[m.Config.Digest] = len(dm)
+		dm = append(dm, entry)
+	}
+	if b, err := json.Marshal(dm); err != nil {
+		return err
+	} else if err := tw.bytes("manifest.json", b); err != nil {
+		return err
 	}
 	b, err := json.MarshalIndent(idx, "", "  ")
 	if err != nil {
