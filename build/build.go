@@ -153,6 +153,13 @@ func Build(ctx context.Context, opts Options) (*Result, error) {
 			}
 			return src.cfg.Config.Env, nil
 		},
+		ImageOnBuild: func(ref string) ([]string, error) {
+			src, err := b.image(ctx, ref, false)
+			if err != nil {
+				return nil, err
+			}
+			return src.cfg.Config.OnBuild, nil
+		},
 	})
 	if err != nil {
 		return nil, err
@@ -308,11 +315,9 @@ func (b *builder) buildStage(ctx context.Context, s *dockerfile.Stage) (*state, 
 		if err != nil {
 			return nil, b.df.At(s.Line, err)
 		}
-		if len(src.cfg.Config.OnBuild) > 0 {
-			return nil, b.df.Errorf(s.Line, "image %s has ONBUILD triggers, which tabula does not run yet", s.Base)
-		}
 		st.base = mutate.ConfigMediaType(mutate.MediaType(src.img, types.OCIManifestSchema1), types.OCIConfigJSON)
 		st.cfg = src.cfg.DeepCopy()
+		st.cfg.Config.OnBuild = nil // the triggers ran in this stage; they do not pass on
 		st.tree = src.tree.clone()
 		b.done(start, false)
 	}

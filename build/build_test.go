@@ -625,3 +625,17 @@ func TestDockerfileOwnIgnoreFile(t *testing.T) {
 	res = mustBuild(t, dir, df, func(o *Options) { o.IgnoreFile = filepath.Join(dir, "missing.dockerignore") })
 	wantListing(t, res.Image, "0 x/ 0755 0:0 0", "0 x/.dockerignore 0644 0:0 2 a\n", "0 x/app.Dockerfile.dockerignore 0644 0:0 17 b\n*.dockerignore\n", "0 x/b 0644 0:0 1 B")
 }
+
+func TestOnBuildTriggersRun(t *testing.T) {
+	dir := writeContext(t, map[string]string{"app": "A"})
+	base := mustBuild(t, dir, "FROM scratch\nONBUILD COPY app /from-trigger\n", nil)
+	res := mustBuild(t, dir, "FROM base:1\nLABEL child=yes\n", func(o *Options) { o.Images = fakeImages{"base:1": base.Image} })
+	wantListing(t, res.Image, "0 from-trigger 0644 0:0 1 A")
+	cfg, _ := res.Image.ConfigFile()
+	if len(cfg.Config.OnBuild) != 0 {
+		t.Errorf("triggers passed on: %v", cfg.Config.OnBuild)
+	}
+	if n := len(cfg.History); n != 3 || cfg.History[1].CreatedBy != "COPY app /from-trigger" {
+		t.Errorf("history %+v", cfg.History)
+	}
+}

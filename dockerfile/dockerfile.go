@@ -31,6 +31,9 @@ type Options struct {
 	// config's Env), for expanding variables in that stage. It is called only
 	// for image bases; nil means images bring no environment.
 	ImageEnv func(ref string) ([]string, error)
+	// ImageOnBuild returns the ONBUILD triggers of an image that a FROM
+	// names; they run first in the stage, as Docker runs them. Nil means none.
+	ImageOnBuild func(ref string) ([]string, error)
 }
 
 // Dockerfile is a parsed, expanded and validated Dockerfile.
@@ -306,12 +309,23 @@ func (d *Dockerfile) expandStage(lex *shell.Lex, s *Stage, meta *vars, opts Opti
 				return b.err
 			}
 			env.setAll(b.env)
-		} else if opts.ImageEnv != nil {
-			ie, err := opts.ImageEnv(base)
-			if err != nil {
-				return d.At(s.Line, err)
+		} else {
+			if opts.ImageEnv != nil {
+				ie, err := opts.ImageEnv(base)
+				if err != nil {
+					return d.At(s.Line, err)
+				}
+				env.setAll(ie)
 			}
-			env.setAll(ie)
+			if opts.ImageOnBuild != nil {
+				triggers, err := opts.ImageOnBuild(base)
+				if err != nil {
+					return d.At(s.Line, err)
+				}
+				if err := d.addTriggers(s, triggers); err != nil {
+					return err
+				}
+			}
 		}
 	}
 	args := &vars{}
@@ -396,6 +410,34 @@ func (d *Dockerfile) expandStage(lex *shell.Lex, s *Stage, meta *vars, opts Opti
 		}
 	}
 	s.env = env.list()
+	return nil
+}
+
+// addTriggers puts the base image's ONBUILD triggers first in the stage,
+// at the FROM line.
+func (d *Dockerfile) addTriggers(s *Stage, triggers []string) error {
+	var ins []*Instruction
+	for _, t := range triggers {
+		res, err := parser.Parse(strings.NewReader(t + "\n"))
+		if err != nil || len(res.AST.Children) != 1 {
+			return d.Errorf(s.Line, "the ONBUILD trigger %q of image %s does not parse", t, s.Base)
+		}
+		n := res.AST.Children[0]
+		switch strings.ToLower(n.Value) {
+		case "onbuild", "from", "maintainer":
+			return d.Errorf(s.Line, "the ONBUILD trigger %q of image %s: %s is not allowed as a trigger", t, s.Base, strings.ToUpper(n.Value))
+		}
+		v, err := instructions.ParseInstruction(n)
+		if err != nil {
+			return d.Errorf(s.Line, "the ONBUILD trigger %q of image %s: %v", t, s.Base, cleanError(err))
+		}
+		c, ok := v.(instructions.Command)
+		if !ok {
+			return d.Errorf(s.Line, "the ONBUILD trigger %q of image %s is not an instruction", t, s.Base)
+		}
+		ins = append(ins, &Instruction{Line: s.Line, Text: strings.TrimSpace(t), Command: c})
+	}
+	s.Instructions = append(ins, s.Instructions...)
 	return nil
 }
 

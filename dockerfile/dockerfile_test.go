@@ -222,3 +222,24 @@ func FuzzParse(f *testing.F) {
 		}
 	})
 }
+
+func TestOnBuildTriggers(t *testing.T) {
+	onbuild := func(ref string) ([]string, error) { return []string{"COPY app /app", "ENV FROM_TRIGGER=$HOME"}, nil }
+	env := func(string) ([]string, error) { return []string{"HOME=/h"}, nil }
+	d := parse(t, "FROM base:1\nLABEL x=y\n", Options{ImageEnv: env, ImageOnBuild: onbuild})
+	ins := d.Target.Instructions
+	if len(ins) != 3 || ins[0].Text != "COPY app /app" || ins[0].Line != 1 || ins[2].Text != "LABEL x=y" {
+		t.Fatalf("instructions %+v", ins)
+	}
+	if v := ins[1].Command.(*instructions.EnvCommand).Env[0].Value; v != "/h" {
+		t.Errorf("trigger ENV expanded to %q", v)
+	}
+	_, err := Parse(strings.NewReader("FROM base:1\n"), Options{ImageOnBuild: func(string) ([]string, error) { return []string{"RUN make"}, nil }})
+	if err == nil || !strings.HasPrefix(err.Error(), "Dockerfile:1: RUN is not supported yet") {
+		t.Errorf("RUN trigger: %v", err)
+	}
+	_, err = Parse(strings.NewReader("FROM base:1\n"), Options{ImageOnBuild: func(string) ([]string, error) { return []string{"FROM x"}, nil }})
+	if err == nil || !strings.Contains(err.Error(), "Dockerfile:1: the ONBUILD trigger \"FROM x\" of image base:1: FROM is not allowed as a trigger") {
+		t.Errorf("FROM trigger: %v", err)
+	}
+}
