@@ -639,3 +639,17 @@ func TestOnBuildTriggersRun(t *testing.T) {
 		t.Errorf("history %+v", cfg.History)
 	}
 }
+
+func TestAddArchiveHardLink(t *testing.T) {
+	dir := t.TempDir()
+	os.WriteFile(filepath.Join(dir, "l.tar"), tarball(t, []*tar.Header{
+		{Name: "f", Typeflag: tar.TypeReg, Mode: 0o755, Linkname: "data"},
+		{Name: "sub/h", Typeflag: tar.TypeLink, Linkname: "f"},
+	}, func(w io.Writer) io.WriteCloser { return nopW{w} }), 0o644)
+	df := "FROM scratch AS a\nADD l.tar /x/\nFROM scratch\nCOPY --from=a /x/sub/h /copied\n"
+	res := mustBuild(t, dir, df, func(o *Options) { o.Target = "a" })
+	wantListing(t, res.Image, "0 x/ 0755 0:0 0", "0 x/f 0755 0:0 4 data", "0 x/sub/ 0755 0:0 0", "0 x/sub/h 0755 0:0 0 =>x/f")
+	// Copied out of the stage, the link is a file with the content.
+	res = mustBuild(t, dir, df, nil)
+	wantListing(t, res.Image, "0 copied 0755 0:0 4 data")
+}
