@@ -57,6 +57,11 @@ func newCgroup(path string, res *specs.LinuxResources) (*containerCgroup, error)
 		return nil, fmt.Errorf("memory limit %d bytes is below the minimum of %d bytes (6 MiB)", *res.Memory.Limit, minMemory)
 	}
 	c := &containerCgroup{path: path}
+	if res.Pids != nil {
+		r := *res
+		r.Pids = nil // see setPidsLimit
+		res = &r
+	}
 	if unifiedHost() {
 		m, err := cgroup2.NewManager(cgroupRoot, path, cgroup2.ToResources(res))
 		if err != nil {
@@ -79,6 +84,27 @@ func newCgroup(path string, res *specs.LinuxResources) (*containerCgroup, error)
 	}
 	c.v1 = cg
 	return c, nil
+}
+
+// setPidsLimit writes pids.max. The limit is applied once the init has set
+// the container up and before the program starts: the init is a Go program
+// whose runtime needs a handful of threads, which a small limit would deny.
+func (c *containerCgroup) setPidsLimit(p *specs.LinuxPids) error {
+	if p == nil || p.Limit == nil {
+		return nil
+	}
+	v := "max"
+	if *p.Limit > 0 {
+		v = strconv.FormatInt(*p.Limit, 10)
+	}
+	file := filepath.Join(cgroupRoot, c.path, "pids.max")
+	if c.v1 != nil {
+		file = filepath.Join(cgroupRoot, "pids", c.path, "pids.max")
+	}
+	if err := os.WriteFile(file, []byte(v), 0); err != nil {
+		return fmt.Errorf("set the pids limit: %w", err)
+	}
+	return nil
 }
 
 // minMemory is the smallest memory limit a container may have, as Docker.

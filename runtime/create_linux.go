@@ -140,6 +140,11 @@ func (r *Runtime) create(ctx context.Context, id, bundle string, opts CreateOpti
 			cmd.Wait()
 		}
 	}()
+	if spec.Linux.Resources != nil {
+		if err := cg.setPidsLimit(spec.Linux.Resources.Pids); err != nil {
+			return nil, fmt.Errorf("container %s: %w", id, err)
+		}
+	}
 	pid := cmd.Process.Pid
 	startTime, _, err := processStartTime(pid)
 	if err != nil {
@@ -217,7 +222,7 @@ func (ch *child) start(ctx context.Context, cfg *initConfig, enter func() (leave
 	syncP, syncC := os.NewFile(uintptr(fds[0]), "sync"), os.NewFile(uintptr(fds[1]), "sync-init")
 	defer syncP.Close()
 	cmd := ch.cmd
-	cmd.ExtraFiles = []*os.File{cfgR, syncC, exe}
+	cmd.ExtraFiles = append([]*os.File{cfgR, syncC, exe}, cmd.ExtraFiles...)
 	err = onThrowawayThread(func() error {
 		leave, err := enter()
 		if err != nil {

@@ -3,6 +3,7 @@ package runtime
 import (
 	"context"
 	"fmt"
+	"os"
 	"strconv"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
@@ -35,10 +36,20 @@ func (r *Runtime) exec(ctx context.Context, id string, p *specs.Process, opts Ex
 	}
 	proc := execProcess(spec.Process, p)
 
+	// The mount namespace is entered by the init itself, once its binary
+	// is loaded: tabula's binary need not exist in the container's
+	// filesystem (nor its dynamic loader, for a test binary).
 	var join []nsJoin
 	for _, ns := range nsProcName {
-		join = append(join, nsJoin{typ: ns.typ, path: "/proc/" + strconv.Itoa(st.Pid) + "/ns/" + ns.name})
+		if ns.typ != specs.MountNamespace {
+			join = append(join, nsJoin{typ: ns.typ, path: "/proc/" + strconv.Itoa(st.Pid) + "/ns/" + ns.name})
+		}
 	}
+	mntns, err := os.Open("/proc/" + strconv.Itoa(st.Pid) + "/ns/mnt")
+	if err != nil {
+		return nil, fmt.Errorf("exec in container %s: %w", id, err)
+	}
+	defer mntns.Close()
 	nsFiles, err := openNamespaces(join)
 	if err != nil {
 		return nil, fmt.Errorf("exec in container %s: %w", id, err)
@@ -67,6 +78,7 @@ func (r *Runtime) exec(ctx context.Context, id string, p *specs.Process, opts Ex
 		cmd.SysProcAttr.UseCgroupFD = true
 		cmd.SysProcAttr.CgroupFD = int(d.Fd())
 	}
+	cmd.ExtraFiles = append(cmd.ExtraFiles, mntns) // fd 6, after child.start's three
 	ch := &child{cmd: cmd}
 	console, err := ch.start(ctx, &initConfig{Spec: spec, Process: proc}, func() (func(), error) {
 		leave := func() {}
@@ -76,9 +88,6 @@ func (r *Runtime) exec(ctx context.Context, id string, p *specs.Process, opts Ex
 				return nil, fmt.Errorf("enter cgroup %s: %w", cg.path, err)
 			}
 		}
-		// The cgroup files are host paths: leave before the mount
-		// namespace changes (the write back happens after the fork, so
-		// it must not depend on the thread's mount namespace).
 		return leave, setnsAll(join, nsFiles)
 	})
 	if err != nil {

@@ -22,6 +22,9 @@ const (
 	envInit  = "_TABULA_RUNTIME_INIT"
 	fdConfig = 3
 	fdSync   = 4
+	// fd 5 is tabula's protected binary; for exec, fd 6 is the
+	// container's mount namespace.
+	fdMountNS = 6
 )
 
 // initConfig is what the init needs from its parent.
@@ -143,8 +146,15 @@ func createInit(cfg *initConfig) error {
 }
 
 // execInit runs a process inside a running container whose namespaces the
-// parent already joined.
+// parent already joined, but for the mount namespace.
 func execInit(cfg *initConfig) error {
+	if err := unix.Unshare(unix.CLONE_FS); err != nil {
+		return fmt.Errorf("unshare filesystem attributes: %w", err)
+	}
+	if err := unix.Setns(fdMountNS, unix.CLONE_NEWNS); err != nil {
+		return fmt.Errorf("join the container's mount namespace: %w", err)
+	}
+	unix.Close(fdMountNS)
 	p := cfg.Process
 	if p.Terminal {
 		if err := setupTerminal(p, false); err != nil {

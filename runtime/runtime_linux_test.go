@@ -4,11 +4,14 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"io"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
@@ -24,7 +27,7 @@ func TestMain(m *testing.M) {
 }
 
 var busyboxApplets = []string{"sh", "ls", "cat", "echo", "id", "hostname", "mount", "unshare", "true",
-	"false", "sleep", "readlink", "grep", "head", "kill", "touch", "stat", "pwd", "keyctl", "env", "dd", "ps"}
+	"false", "sleep", "readlink", "grep", "head", "kill", "touch", "stat", "pwd", "keyctl", "env", "dd", "ps", "wc", "tty", "seq"}
 
 // busyboxBundle makes a bundle whose rootfs holds the host's static busybox
 // and its applet links, with DefaultSpec running args.
@@ -125,4 +128,16 @@ func TestRunSmoke(t *testing.T) {
 	if res.status.Code != 0 || !strings.Contains(res.out, "hello\npid=1\nbox\n") {
 		t.Fatalf("status %+v, output %q", res.status, res.out)
 	}
+}
+
+func itoa(i int) string { return strconv.Itoa(i) }
+
+// readAll reads until EOF or EIO (a pty whose slave side closed).
+func readAll(f *os.File) ([]byte, error) {
+	var buf bytes.Buffer
+	_, err := io.Copy(&buf, f)
+	if errors.Is(err, syscall.EIO) {
+		err = nil
+	}
+	return buf.Bytes(), err
 }

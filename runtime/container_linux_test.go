@@ -1,0 +1,406 @@
+package runtime
+
+import (
+	"context"
+	"errors"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"golang.org/x/sys/unix"
+
+	"github.com/tabula-dev/tabula/internal/testenv"
+)
+
+// buildProbe compiles testdata/probe statically into the rootfs as /probe.
+func buildProbe(t *testing.T, rootfs string) {
+	t.Helper()
+	gobin := testenv.RequireCommand(t, "go")
+	cmd := exec.Command(gobin, "build", "-o", filepath.Join(rootfs, "probe"), "./testdata/probe")
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("build probe: %v\n%s", err, out)
+	}
+}
+
+func TestContainers(t *testing.T) {
+	escape := t.TempDir() // a host directory the image's symlinks point at
+	if err := os.WriteFile(filepath.Join(escape, "HOSTMARK"), nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	bindSrc := t.TempDir()
+	if err := os.WriteFile(filepath.Join(bindSrc, "from-host"), []byte("bound\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	mib := func(n int64) *int64 { n <<= 20; return &n }
+	tests := []struct {
+		name    string
+		args    []string
+		setup   func(t *testing.T, rootfs string, spec *specs.Spec)
+		code    int
+		want    []string // substrings of the output
+		notWant []string
+		errCode int    // the ProgramError code Create or Start must return
+		errMsg  string // and a substring of its message
+		oom     bool
+	}{
+		{name: "pid 1 is the process", args: []string{"sh", "-c", "echo pid=$$"}, want: []string{"pid=1\n"}},
+		{name: "host processes invisible", args: []string{"sh", "-c", "for p in /proc/[0-9]*; do echo $p; done"},
+			want: []string{"/proc/1\n"}, notWant: []string{"/proc/2"}},
+		{name: "standard mounts", args: []string{"cat", "/proc/self/mountinfo"}, want: []string{
+			" / /proc rw,nosuid,nodev,noexec", " / /dev rw,nosuid", "- tmpfs tmpfs rw,size=65536k,mode=755",
+			" /dev/pts rw,nosuid,noexec", "ptmxmode=666", " /dev/shm rw,nosuid,nodev,noexec", " /dev/mqueue rw,nosuid,nodev,noexec",
+			" /sys ro,nosuid,nodev,noexec", " /sys/fs/cgroup ro,nosuid,nodev,noexec", "/sys/fs/cgroup/memory ro,",
+			" /proc/sys ro,", " /proc/keys ", " /proc/timer_list ", " /sys/firmware ro,relatime - tmpfs",
+		}},
+		{name: "devices", args: []string{"sh", "-c", "ls /dev; readlink /dev/ptmx; readlink /dev/fd"}, want: []string{
+			"full\n", "null\n", "random\n", "tty\n", "urandom\n", "zero\n", "stdin\n", "stdout\n", "stderr\n", "pts/ptmx\n/proc/self/fd\n"}},
+		{name: "proc sys read-only", args: []string{"sh", "-c", "echo x > /proc/sys/kernel/domainname || echo DENIED"},
+			want: []string{"Read-only file system", "DENIED"}},
+		// (/proc/kcore when the kernel has one; this one's /proc/keys surely.)
+		{name: "proc kcore masked", args: []string{"sh", "-c", "ls -l /proc/keys /proc/kcore; cat /proc/keys | wc -c; ls /sys/firmware | wc -l"},
+			want: []string{"crw-rw-rw-    1 0        0           1,   3 ", "\n0\n0\n"}, notWant: []string{"-r--r--r--"}},
+		{name: "mount denied", args: []string{"/probe", "mount"}, want: []string{"mount: operation not permitted"}},
+		{name: "unshare user denied", args: []string{"/probe", "unshare-user"}, want: []string{"unshare: operation not permitted"}},
+		{name: "keyctl denied", args: []string{"/probe", "keyctl"}, want: []string{"keyctl: operation not permitted"}},
+		{name: "only fds 0-2", args: []string{"sh", "-c", "ls /proc/$$/fd; readlink /proc/$$/cwd"}, want: []string{"0\n1\n2\n/\n"}},
+		{name: "docker's capabilities", args: []string{"grep", "Cap", "/proc/self/status"},
+			want: []string{"CapInh:\t0000000000000000", "CapPrm:\t00000000a80425fb", "CapEff:\t00000000a80425fb", "CapBnd:\t00000000a80425fb", "CapAmb:\t0000000000000000"}},
+		{name: "user and groups", args: []string{"sh", "-c", "id -u; id -g; id -G; grep Cap[EP] /proc/self/status"},
+			setup: func(t *testing.T, rootfs string, spec *specs.Spec) {
+				spec.Process.User = specs.User{UID: 65532, GID: 65533, AdditionalGids: []uint32{10, 20}}
+			}, want: []string{"65532\n65533\n", "65533 10 20\n", "CapPrm:\t0000000000000000", "CapEff:\t0000000000000000"}},
+		{name: "env and cwd", args: []string{"sh", "-c", "echo $GREETING; pwd; echo $PATH"},
+			setup: func(t *testing.T, rootfs string, spec *specs.Spec) {
+				spec.Process.Env = append(spec.Process.Env, "GREETING=hi")
+				spec.Process.Cwd = "/work/dir"
+			}, want: []string{"hi\n/work/dir\n" + DefaultPath + "\n"}},
+		{name: "hostname", args: []string{"hostname"}, want: []string{"box\n"}},
+		{name: "exit code", args: []string{"sh", "-c", "exit 3"}, code: 3},
+		{name: "killed by a signal", args: []string{"sh", "-c", "sleep 10 & kill -9 $!; wait $!; exit $?"}, code: 137},
+		{name: "read-only root", args: []string{"sh", "-c", "touch /x || echo RO; touch /dev/shm/y && echo SHM"},
+			setup: func(t *testing.T, rootfs string, spec *specs.Spec) { spec.Root.Readonly = true },
+			want:  []string{"Read-only file system", "RO\n", "SHM\n"}},
+		{name: "bind mount read-only", args: []string{"sh", "-c", "cat /data/from-host; touch /data/new || echo RO"},
+			setup: func(t *testing.T, rootfs string, spec *specs.Spec) {
+				spec.Mounts = append(spec.Mounts, specs.Mount{Destination: "/data", Type: "bind", Source: bindSrc, Options: []string{"rbind", "ro"}})
+			}, want: []string{"bound\n", "RO\n"}},
+		{name: "tmpfs mount", args: []string{"sh", "-c", "grep ' /scratch ' /proc/self/mountinfo"},
+			setup: func(t *testing.T, rootfs string, spec *specs.Spec) {
+				spec.Mounts = append(spec.Mounts, specs.Mount{Destination: "/scratch", Type: "tmpfs", Source: "tmpfs", Options: []string{"nosuid", "size=1m"}})
+			}, want: []string{"rw,nosuid", "size=1024k"}},
+		{name: "mount target symlink stays inside", args: []string{"sh", "-c", "cat /link/sub/from-host"},
+			setup: func(t *testing.T, rootfs string, spec *specs.Spec) {
+				if err := os.Symlink(escape, filepath.Join(rootfs, "link")); err != nil {
+					t.Fatal(err)
+				}
+				spec.Mounts = append(spec.Mounts, specs.Mount{Destination: "/link/sub", Type: "bind", Source: bindSrc, Options: []string{"bind"}})
+				t.Cleanup(func() {
+					if _, err := os.Lstat(filepath.Join(escape, "sub")); err == nil {
+						t.Errorf("the mount target was created on the host, in %s", escape)
+					}
+					if _, err := os.Lstat(filepath.Join(rootfs, escape, "sub")); err != nil {
+						t.Errorf("the mount target is not inside the rootfs: %v", err)
+					}
+				})
+			}, want: []string{"bound\n"}},
+		{name: "cwd symlink stays inside", args: []string{"sh", "-c", "pwd; ls"},
+			setup: func(t *testing.T, rootfs string, spec *specs.Spec) {
+				if err := os.Symlink(escape, filepath.Join(rootfs, "wd")); err != nil {
+					t.Fatal(err)
+				}
+				spec.Process.Cwd = "/wd"
+			}, notWant: []string{"HOSTMARK"}},
+		{name: "missing entrypoint", args: []string{"/app"}, errCode: 127, errMsg: "/app: no such file or directory in the image"},
+		{name: "not in PATH", args: []string{"nosuchprogram"}, errCode: 127, errMsg: "nosuchprogram: executable file not found in $PATH"},
+		{name: "not executable", args: []string{"/app"}, errCode: 126, errMsg: "/app is not executable (mode 0644)",
+			setup: func(t *testing.T, rootfs string, spec *specs.Spec) {
+				os.WriteFile(filepath.Join(rootfs, "app"), []byte("\x7fELF"), 0o644)
+			}},
+		{name: "dynamically linked", args: []string{"/app"}, errCode: 127,
+			errMsg: "/app is dynamically linked; its interpreter /lib64/ld-linux-x86-64.so.2 is not in the image; build it statically (CGO_ENABLED=0, -static) or run `tabula doctor`",
+			setup: func(t *testing.T, rootfs string, spec *specs.Spec) {
+				b, err := os.ReadFile("/bin/ls") // Debian's ls is dynamically linked
+				if err != nil {
+					t.Fatal(err)
+				}
+				os.WriteFile(filepath.Join(rootfs, "app"), b, 0o755)
+			}},
+		{name: "script without interpreter", args: []string{"/app"}, errCode: 127, errMsg: "interpreter /bin/bash (its #! line) is not in the image",
+			setup: func(t *testing.T, rootfs string, spec *specs.Spec) {
+				os.WriteFile(filepath.Join(rootfs, "app"), []byte("#!/bin/bash\necho hi\n"), 0o755)
+			}},
+		{name: "memory limit", args: []string{"dd", "if=/dev/zero", "of=/dev/null", "bs=64M", "count=4"}, code: 137, oom: true,
+			setup: func(t *testing.T, rootfs string, spec *specs.Spec) {
+				spec.Linux.Resources.Memory = &specs.LinuxMemory{Limit: mib(16)}
+			}},
+		{name: "pids limit", args: []string{"sh", "-c", "for i in 1 2 3 4 5 6 7 8; do sleep 3 & done; echo done"}, code: 2,
+			setup: func(t *testing.T, rootfs string, spec *specs.Spec) {
+				four := int64(4)
+				spec.Linux.Resources.Pids = &specs.LinuxPids{Limit: &four}
+			}, want: []string{"can't fork"}, notWant: []string{"done"}},
+	}
+	probe := filepath.Join(t.TempDir(), "probe")
+	for i, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			bundle, spec := busyboxBundle(t, tt.args...)
+			rootfs := filepath.Join(bundle, "rootfs")
+			if tt.args[0] == "/probe" {
+				if _, err := os.Stat(probe); err != nil {
+					buildProbe(t, filepath.Dir(probe))
+				}
+				b, err := os.ReadFile(probe)
+				if err != nil {
+					t.Fatal(err)
+				}
+				os.WriteFile(filepath.Join(rootfs, "probe"), b, 0o755)
+			}
+			if tt.setup != nil {
+				tt.setup(t, rootfs, spec)
+			}
+			r := &Runtime{StateDir: t.TempDir()}
+			id := "t" + string(rune('a'+i%26)) + "-" + strings.ReplaceAll(strings.ReplaceAll(tt.name, " ", "-"), "/", "")
+			id = strings.Map(func(r rune) rune {
+				if strings.ContainsRune("abcdefghijklmnopqrstuvwxyz0123456789-", r) {
+					return r
+				}
+				return -1
+			}, id)
+			res := runContainer(t, r, id, bundle, spec)
+			if tt.errCode != 0 {
+				var pe *ProgramError
+				if !errors.As(res.err, &pe) || pe.ExitCode() != tt.errCode || !strings.Contains(pe.Error(), tt.errMsg) {
+					t.Fatalf("err = %v, want a ProgramError with code %d saying %q", res.err, tt.errCode, tt.errMsg)
+				}
+				assertGone(t, r, id, bundle)
+				return
+			}
+			if res.err != nil {
+				t.Fatalf("run: %v\n%s", res.err, res.out)
+			}
+			if res.status.Code != tt.code || res.status.OOMKilled != tt.oom {
+				t.Errorf("status %+v, want code %d, OOMKilled %v; output:\n%s", res.status, tt.code, tt.oom, res.out)
+			}
+			for _, w := range tt.want {
+				if !strings.Contains(res.out, w) {
+					t.Errorf("output lacks %q:\n%s", w, res.out)
+				}
+			}
+			for _, w := range tt.notWant {
+				if strings.Contains(res.out, w) {
+					t.Errorf("output has %q:\n%s", w, res.out)
+				}
+			}
+			assertGone(t, r, id, bundle)
+		})
+	}
+}
+
+// assertGone checks that a deleted container left no state, cgroup or
+// mount behind.
+func assertGone(t *testing.T, r *Runtime, id, bundle string) {
+	t.Helper()
+	r.Delete(context.Background(), id, true)
+	if _, err := os.Stat(filepath.Join(r.StateDir, id)); err == nil {
+		t.Errorf("state directory of %s left behind", id)
+	}
+	for _, d := range []string{"memory", "pids", "cpu", ""} {
+		p := filepath.Join(cgroupRoot, d, "tabula", id)
+		if _, err := os.Stat(p); err == nil {
+			t.Errorf("cgroup %s left behind", p)
+		}
+	}
+	mi, _ := os.ReadFile("/proc/self/mountinfo")
+	if strings.Contains(string(mi), bundle) {
+		t.Errorf("a mount of %s is left on the host", bundle)
+	}
+}
+
+func TestLifecycleAndExec(t *testing.T) {
+	bundle, spec := busyboxBundle(t, "sleep", "60")
+	writeSpec(t, bundle, spec)
+	ctx := context.Background()
+	r := &Runtime{StateDir: t.TempDir()}
+	c, err := r.Create(ctx, "life", bundle, CreateOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Delete(ctx, "life", true)
+	st, err := r.State(ctx, "life")
+	if err != nil || st.Status != specs.StateCreated || st.Pid != c.Pid {
+		t.Fatalf("state after create: %+v, %v", st, err)
+	}
+
+	// CVE-2019-5736: the init (tabula's binary until it execve's) runs from
+	// a read-only mount, so /proc/<pid>/exe can never be reopened for
+	// writing, not even after the binary stopped running.
+	exe, err := unix.Open("/proc/"+itoa(c.Pid)+"/exe", unix.O_PATH|unix.O_CLOEXEC, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer unix.Close(exe)
+	var sfs unix.Statfs_t
+	if err := unix.Fstatfs(exe, &sfs); err != nil || sfs.Flags&unix.ST_RDONLY == 0 {
+		t.Errorf("the init's binary is not on a read-only mount (flags %#x, %v)", sfs.Flags, err)
+	}
+	out, code := execOut(t, r, "life", "sh", "-c", "echo x >> /proc/1/exe && echo WROTE; cat /proc/1/cmdline")
+	if strings.Contains(out, "WROTE") || code != 0 {
+		t.Errorf("writing /proc/1/exe from an exec'd process: %q (code %d)", out, code)
+	}
+
+	if err := r.Start(ctx, "life"); err != nil {
+		t.Fatal(err)
+	}
+	if st, _ := r.State(ctx, "life"); st.Status != specs.StateRunning {
+		t.Fatalf("state after start: %+v", st)
+	}
+	if fd, err := unix.Open("/proc/self/fd/"+itoa(exe), unix.O_WRONLY|unix.O_CLOEXEC, 0); err == nil {
+		unix.Close(fd)
+		t.Errorf("the init's binary could be reopened for writing after the init exec'd")
+	} else if !errors.Is(err, unix.EROFS) && !errors.Is(err, unix.ETXTBSY) {
+		// ETXTBSY when this test binary, still running, is checked
+		// before the read-only mount: the Fstatfs above proves the mount.
+		t.Errorf("reopening the init's binary for writing: %v, want EROFS", err)
+	}
+
+	// exec joins the container's namespaces: same PID 1, hostname, mounts.
+	out, code = execOut(t, r, "life", "sh", "-c", "cat /proc/1/cmdline; echo; hostname; grep CapEff /proc/self/status; ls /proc/self/fd")
+	if code != 0 || !strings.Contains(out, "sleep\x0060") || !strings.Contains(out, "box\n") ||
+		!strings.Contains(out, "CapEff:\t00000000a80425fb") {
+		t.Errorf("exec output %q (code %d)", out, code)
+	}
+	// Exec's program errors are as precise as the init's.
+	_, err = r.Exec(ctx, "life", &specs.Process{Args: []string{"/nope"}}, ExecOptions{})
+	var pe *ProgramError
+	if !errors.As(err, &pe) || pe.Code != 127 {
+		t.Errorf("exec of a missing program: %v", err)
+	}
+
+	list, err := r.List(ctx)
+	if err != nil || len(list) != 1 || list[0].ID != "life" {
+		t.Errorf("list: %+v, %v", list, err)
+	}
+	if err := r.Delete(ctx, "life", false); err == nil {
+		t.Errorf("delete of a running container without force succeeded")
+	}
+	if err := r.Kill(ctx, "life", syscall.SIGKILL, false); err != nil {
+		t.Fatal(err)
+	}
+	es, err := c.Wait()
+	if err != nil || es.Code != 137 || es.Signal != syscall.SIGKILL {
+		t.Errorf("wait after SIGKILL: %+v, %v", es, err)
+	}
+	if st, _ := r.State(ctx, "life"); st.Status != specs.StateStopped || st.Pid != 0 {
+		t.Errorf("state after the process died: %+v", st)
+	}
+	if err := r.Kill(ctx, "life", syscall.SIGTERM, false); err == nil {
+		t.Errorf("kill of a stopped container succeeded")
+	}
+	if err := r.Delete(ctx, "life", false); err != nil {
+		t.Fatal(err)
+	}
+	assertGone(t, r, "life", bundle)
+}
+
+func execOut(t *testing.T, r *Runtime, id string, args ...string) (string, int) {
+	t.Helper()
+	pr, pw, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pr.Close()
+	p, err := r.Exec(context.Background(), id, &specs.Process{Args: args}, ExecOptions{Stdout: pw, Stderr: pw})
+	pw.Close()
+	if err != nil {
+		t.Fatalf("exec %v: %v", args, err)
+	}
+	done := make(chan []byte)
+	go func() { b, _ := readAll(pr); done <- b }()
+	st, err := p.Wait()
+	if err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case b := <-done:
+		return string(b), st.Code
+	case <-time.After(10 * time.Second):
+		t.Fatal("exec output never ended")
+	}
+	return "", 0
+}
+
+func TestTerminal(t *testing.T) {
+	bundle, spec := busyboxBundle(t, "sh", "-c", "tty; readlink /proc/self/fd/0")
+	spec.Process.Terminal = true
+	writeSpec(t, bundle, spec)
+	ctx := context.Background()
+	r := &Runtime{StateDir: t.TempDir()}
+	c, err := r.Create(ctx, "tty", bundle, CreateOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Delete(ctx, "tty", true)
+	if c.Console == nil {
+		t.Fatal("no console")
+	}
+	defer c.Console.Close()
+	if err := r.Start(ctx, "tty"); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan []byte)
+	go func() { b, _ := readAll(c.Console); done <- b }()
+	if st, err := c.Wait(); err != nil || st.Code != 0 {
+		t.Fatalf("wait: %+v %v", st, err)
+	}
+	out := string(<-done)
+	if !strings.Contains(out, "/dev/pts/0\r\n/dev/pts/0") {
+		t.Errorf("terminal output %q", out)
+	}
+}
+
+func TestParseStat(t *testing.T) {
+	for _, tt := range []struct {
+		line   string
+		start  uint64
+		zombie bool
+		ok     bool
+	}{
+		{"42 (sleep) S 1 42 42 0 -1 4194560 100 0 0 0 0 0 0 0 20 0 1 0 98765 1000 100", 98765, false, true},
+		{"43 (a) b) (c) Z 1 42 42 0 -1 4194560 100 0 0 0 0 0 0 0 20 0 1 0 5 1000 100", 5, true, true},
+		{"44 (short) S 1", 0, false, false},
+		{"garbage", 0, false, false},
+	} {
+		st, z, err := parseStat(tt.line)
+		if (err == nil) != tt.ok || st != tt.start || z != tt.zombie {
+			t.Errorf("parseStat(%q) = %d, %v, %v", tt.line, st, z, err)
+		}
+	}
+}
+
+func BenchmarkCreateStartWait(b *testing.B) {
+	bundle, spec := busyboxBundle(b, "true")
+	writeSpec(b, bundle, spec)
+	ctx := context.Background()
+	r := &Runtime{StateDir: b.TempDir()}
+	for i := 0; b.Loop(); i++ {
+		id := "bench-" + itoa(i)
+		c, err := r.Create(ctx, id, bundle, CreateOptions{})
+		if err != nil {
+			b.Fatal(err)
+		}
+		if err := r.Start(ctx, id); err != nil {
+			b.Fatal(err)
+		}
+		if st, err := c.Wait(); err != nil || st.Code != 0 {
+			b.Fatal(st, err)
+		}
+		if err := r.Delete(ctx, id, false); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
