@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/creack/pty"
 	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/empty"
@@ -448,4 +449,49 @@ func rewriteTar(t *testing.T, data []byte, edit func(name string, body []byte) (
 	}
 	tw.Close()
 	return out.Bytes()
+}
+
+func TestSaveRefusesTerminal(t *testing.T) {
+	e := newEnv(t)
+	e.loadArchive(dockerArchive(t, "tty:1", scratchImage(t, "t.txt", "tty")))
+	ptmx, tty, err := pty.Open()
+	testenv.Require(t, err == nil, "a pseudo-terminal: %v", err)
+	defer ptmx.Close()
+	defer tty.Close()
+	go io.Copy(io.Discard, ptmx)
+	cmd := exec.Command(tabulaBin(), "--root", e.root, "save", "tty:1")
+	var stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = tty, &stderr
+	err = cmd.Run()
+	ee, ok := err.(*exec.ExitError)
+	if !ok || ee.ExitCode() != 125 || !strings.Contains(stderr.String(), "terminal") {
+		t.Fatalf("save to a terminal: %v, stderr %q", err, stderr.String())
+	}
+}
+
+func TestParallelLoads(t *testing.T) {
+	e := newEnv(t)
+	var archives [][]byte
+	var ids []string
+	for i := 0; i < 8; i++ {
+		img := scratchImage(t, "p.txt", strings.Repeat("x", i+1))
+		archives = append(archives, dockerArchive(t, "par:"+string(rune('a'+i)), img))
+		ids = append(ids, imageID(t, img))
+	}
+	results := make(chan result, 8)
+	for _, a := range archives {
+		go func(a []byte) { results <- e.runIn("", a, "load") }(a)
+	}
+	for range archives {
+		if r := <-results; r.code != 0 {
+			t.Errorf("parallel load: %s", r)
+		}
+	}
+	out := e.ok("images", "-q", "--no-trunc")
+	for _, id := range ids {
+		if !strings.Contains(out, id) {
+			t.Errorf("image %s missing after parallel loads:\n%s", id, out)
+		}
+	}
+	e.ok("system", "check")
 }

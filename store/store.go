@@ -599,6 +599,16 @@ func (s *Store) Remove(ctx context.Context, ref string, force bool) ([]string, e
 		return nil, err
 	}
 	if deleted {
+		// Another manifest with the same config is still the image Docker
+		// would call by that ID: name the manifest that went instead.
+		if idx, err := s.readIndex(); err == nil {
+			for _, g := range groups(idx) {
+				if m, err := s.manifest(g.desc); err == nil && m.Config.Digest == e.ID {
+					lines[len(lines)-1] = "Deleted: " + e.Manifest.Digest.String()
+					break
+				}
+			}
+		}
 		if _, err := s.GC(ctx); err != nil {
 			return lines, fmt.Errorf("image removed, but collecting its blobs failed: %w", err)
 		}

@@ -358,3 +358,33 @@ func TestGCKeepsYoungTempFiles(t *testing.T) {
 		t.Fatalf("GC removed a young temporary file: %v", err)
 	}
 }
+
+func TestRemoveManifestSharingConfig(t *testing.T) {
+	ctx := context.Background()
+	s := openT(t)
+	a := randomImage(t, 1, time.Unix(1, 0))
+	// The same config and layers under another manifest (an annotation
+	// changes the manifest's digest only).
+	b := mutate.Annotations(a, map[string]string{"x": "y"}).(v1.Image)
+	if _, err := s.Write(ctx, a, "a"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Write(ctx, b, "b"); err != nil {
+		t.Fatal(err)
+	}
+	bd, _ := b.Digest()
+	lines, err := s.Remove(ctx, "b", false)
+	if err != nil || strings.Join(lines, "|") != "Untagged: b:latest|Deleted: "+bd.String() {
+		t.Fatalf("Remove(b) = %q, %v; want the manifest named as deleted", lines, err)
+	}
+	if err := s.Check(ctx); err != nil {
+		t.Fatal(err)
+	}
+	img, err := s.Image(ctx, "a")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := validate.Image(img); err != nil {
+		t.Fatal(err)
+	}
+}
