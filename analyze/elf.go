@@ -129,8 +129,23 @@ func ReadBinary(r io.ReaderAt, size int64, name string) (b *Binary, err error) {
 	if f.Machine == elf.EM_MIPS && f.ByteOrder.String() == "LittleEndian" {
 		b.Arch = "mipsle"
 	}
+	if len(f.Sections) > 1 {
+		named := false
+		for _, s := range f.Sections[1:] {
+			if s.Name != "" {
+				named = true
+				break
+			}
+		}
+		if !named {
+			return nil, fmt.Errorf("%s: corrupted ELF file: none of its %d sections has a name (the section headers or their string table are damaged): %w", name, len(f.Sections), errdefs.ErrInvalidArgument)
+		}
+	}
 	hasDynamic := false
 	for _, p := range f.Progs {
+		if p.Type == elf.PT_LOAD && (p.Off > uint64(size) || p.Filesz > uint64(size)-p.Off) {
+			return nil, fmt.Errorf("%s: truncated ELF file: a segment needs bytes %d to %d and the file has %d: %w", name, p.Off, p.Off+p.Filesz, size, errdefs.ErrInvalidArgument)
+		}
 		switch p.Type {
 		case elf.PT_DYNAMIC:
 			hasDynamic = true

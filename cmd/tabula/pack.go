@@ -433,6 +433,7 @@ func (p *packer) config() (*v1.ConfigFile, error) {
 		Created:      v1.Time{Time: p.ts.UTC()},
 		OS:           "linux",
 		Architecture: analyze.HostArch(),
+		RootFS:       v1.RootFS{Type: "layers"},
 	}
 	if len(p.bins) > 0 && p.bins[0].bin != nil && p.bins[0].bin.Arch != "" {
 		cfg.Architecture = p.bins[0].bin.Arch

@@ -1,0 +1,499 @@
+package e2e
+
+import (
+	"bytes"
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/json"
+	"encoding/pem"
+	"fmt"
+	"io/fs"
+	"math/big"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/tabula-dev/tabula/analyze"
+	"github.com/tabula-dev/tabula/internal/testenv"
+)
+
+// doctorJSON runs `tabula doctor --format json` and returns its reports and
+// exit status.
+func (e *env) doctorJSON(args ...string) ([]analyze.Report, int) {
+	e.t.Helper()
+	r := e.run(append([]string{"doctor", "--format", "json"}, args...)...)
+	var reports []analyze.Report
+	if err := json.Unmarshal([]byte(r.stdout), &reports); err != nil {
+		e.t.Fatalf("doctor %v: output is not JSON: %v\n%s", args, err, r)
+	}
+	return reports, r.code
+}
+
+// checks lists a report's findings as "severity check".
+func checks(r analyze.Report) []string {
+	var out []string
+	for _, f := range r.Findings {
+		out = append(out, string(f.Severity)+" "+f.Check)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// pack runs `tabula pack` and returns the image ID it prints.
+func (e *env) pack(args ...string) string {
+	e.t.Helper()
+	out := e.ok(append([]string{"pack"}, args...)...)
+	id := strings.TrimSpace(out)
+	if !strings.HasPrefix(id, "sha256:") || len(id) != 71 {
+		e.t.Fatalf("pack printed %q, want an image ID", out)
+	}
+	return id
+}
+
+// imageTree flattens a stored image.
+func (e *env) imageTree(id string) *analyze.ImageTree {
+	e.t.Helper()
+	tree, err := analyze.OpenImage(context.Background(), e.storedImage(id), e.t.TempDir())
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	e.t.Cleanup(func() { tree.Close() })
+	return tree
+}
+
+// requireRun needs `tabula run` (and root, to run containers).
+func (e *env) requireRun() {
+	e.t.Helper()
+	testenv.RequireRoot(e.t)
+	r := e.run("run", "--help")
+	testenv.Require(e.t, r.code == 0, "tabula run is not available: %s", r.stderr)
+}
+
+// testCA makes a CA and a server certificate for 127.0.0.1 signed by it; it
+// returns the CA's PEM and the server's TLS certificate.
+func testCA(t *testing.T) ([]byte, tls.Certificate) {
+	t.Helper()
+	caKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ca := &x509.Certificate{
+		SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "tabula test CA"},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(24 * time.Hour),
+		IsCA: true, BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign,
+	}
+	caDER, err := x509.CreateCertificate(rand.Reader, ca, ca, &caKey.PublicKey, caKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	caCert, _ := x509.ParseCertificate(caDER)
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := &x509.Certificate{
+		SerialNumber: big.NewInt(2), Subject: pkix.Name{CommonName: "127.0.0.1"},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(24 * time.Hour),
+		IPAddresses: []net.IP{net.ParseIP("127.0.0.1")},
+		KeyUsage:    x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+	}
+	der, err := x509.CreateCertificate(rand.Reader, srv, caCert, &key.PublicKey, caKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: caDER}),
+		tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key}
+}
+
+// TestDoctorTLS: a CGO_ENABLED=0 HTTPS client in a bare scratch image is
+// flagged; packed with --ca-certs it fetches from a server the CA signed.
+func TestDoctorTLS(t *testing.T) {
+	e := newEnv(t)
+	bin := goProgram(t, "doctor/https", nil, "-ldflags=-s -w")
+	e.pack("--auto=false", "-t", "https-bare", bin)
+	reports, code := e.doctorJSON("https-bare")
+	if code != 0 || strings.Join(checks(reports[0]), ",") != "warning ca-certificates" {
+		t.Fatalf("bare image: exit %d, findings %v, want only the CA warning", code, checks(reports[0]))
+	}
+	if f := reports[0].Findings[0]; f.Pack != "--ca-certs" || !strings.Contains(strings.Join(f.Dockerfile, "\n"), "ca-certificates.crt") {
+		t.Errorf("CA finding's fixes: %+v", f)
+	}
+	text := e.run("doctor", "https-bare")
+	if !strings.Contains(text.stdout, "x509: certificate signed by unknown authority") {
+		t.Errorf("text report does not say what fails:\n%s", text)
+	}
+
+	caPEM, cert := testCA(t)
+	caFile := filepath.Join(t.TempDir(), "ca.pem")
+	if err := os.WriteFile(caFile, caPEM, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	id := e.pack("--ca-certs="+caFile, "-t", "https", bin)
+	reports, code = e.doctorJSON("https")
+	if code != 0 || len(reports[0].Findings) != 0 {
+		t.Fatalf("packed image: exit %d, findings %v", code, checks(reports[0]))
+	}
+	tree := e.imageTree(id)
+	if b, err := fs.ReadFile(tree, "etc/ssl/certs/ca-certificates.crt"); err != nil || !bytes.Equal(b, caPEM) {
+		t.Errorf("the image's CA bundle is not the test CA: %v", err)
+	}
+	img := e.storedImage(id)
+	cfg, _ := img.ConfigFile()
+	if got := strings.Join(cfg.Config.Entrypoint, " "); got != "/usr/local/bin/"+filepath.Base(bin) {
+		t.Errorf("entrypoint %q", got)
+	}
+	if cfg.Config.User != "65532" || cfg.Architecture != analyze.HostArch() || cfg.OS != "linux" {
+		t.Errorf("config user %q arch %q os %q", cfg.Config.User, cfg.Architecture, cfg.OS)
+	}
+
+	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		fmt.Fprint(w, "hello over TLS")
+	}))
+	srv.TLS = &tls.Config{Certificates: []tls.Certificate{cert}}
+	srv.StartTLS()
+	defer srv.Close()
+	e.requireRun()
+	r := e.run("run", "--rm", "--network", "host", "https", srv.URL)
+	if r.code != 0 || r.stdout != "hello over TLS" {
+		t.Fatalf("tabula run https %s: %s", srv.URL, r)
+	}
+	r = e.run("run", "--rm", "--network", "host", "https-bare", srv.URL)
+	if r.code == 0 || !strings.Contains(r.stderr, "x509") {
+		t.Errorf("the bare image fetched over TLS: %s", r)
+	}
+}
+
+// TestDoctorTimezone: time.LoadLocation is flagged bare and works packed;
+// a binary built with -tags timetzdata is not flagged.
+func TestDoctorTimezone(t *testing.T) {
+	e := newEnv(t)
+	bin := goProgram(t, "doctor/tz", nil)
+	e.pack("--auto=false", "-t", "tz-bare", bin)
+	reports, _ := e.doctorJSON("tz-bare")
+	if strings.Join(checks(reports[0]), ",") != "warning zoneinfo" {
+		t.Fatalf("bare: findings %v, want the zoneinfo warning", checks(reports[0]))
+	}
+	id := e.pack("-t", "tz", bin) // --auto adds the zoneinfo tree
+	reports, _ = e.doctorJSON("tz")
+	if len(reports[0].Findings) != 0 {
+		t.Fatalf("packed: findings %v", checks(reports[0]))
+	}
+	if _, err := fs.Stat(e.imageTree(id), "usr/share/zoneinfo/Europe/Amsterdam"); err != nil {
+		t.Errorf("packed image lacks Europe/Amsterdam: %v", err)
+	}
+	embedded := goProgram(t, "doctor/tz", nil, "-tags", "timetzdata")
+	e.pack("--auto=false", "-t", "tz-embedded", embedded)
+	reports, _ = e.doctorJSON("tz-embedded", embedded)
+	for _, r := range reports {
+		if len(r.Findings) != 0 {
+			t.Errorf("%s (timetzdata): findings %v", r.Name, checks(r))
+		}
+	}
+	e.requireRun()
+	const want = "1970-01-01 01:00 CET\n"
+	for _, img := range []string{"tz", "tz-embedded"} {
+		if r := e.run("run", "--rm", img); r.code != 0 || r.stdout != want {
+			t.Errorf("tabula run %s: %s", img, r)
+		}
+	}
+	if r := e.run("run", "--rm", "tz-bare"); r.code == 0 || !strings.Contains(r.stderr, "unknown time zone") {
+		t.Errorf("tabula run tz-bare: %s", r)
+	}
+}
+
+// TestDoctorUser: USER nonroot without /etc/passwd is an error; packed, it
+// runs as nonroot.
+func TestDoctorUser(t *testing.T) {
+	e := newEnv(t)
+	bin := goProgram(t, "doctor/whoami", nil)
+	e.pack("--auto=false", "--user", "nonroot", "-t", "who-bare", bin)
+	reports, code := e.doctorJSON("who-bare")
+	if code != 1 || strings.Join(checks(reports[0]), ",") != "error user" {
+		t.Fatalf("bare: exit %d, findings %v, want the user error", code, checks(reports[0]))
+	}
+	if f := reports[0].Findings[0]; !strings.Contains(strings.Join(f.Dockerfile, "\n"), "USER 65532:65532") {
+		t.Errorf("user fix: %+v", f)
+	}
+	id := e.pack("--user", "nonroot", "-t", "who", bin)
+	reports, code = e.doctorJSON("who")
+	if code != 0 || len(reports[0].Findings) != 0 {
+		t.Fatalf("packed: exit %d, findings %v", code, checks(reports[0]))
+	}
+	passwd, err := fs.ReadFile(e.imageTree(id), "etc/passwd")
+	if err != nil || !strings.Contains(string(passwd), "nonroot:x:65532:65532:") {
+		t.Errorf("packed /etc/passwd: %q, %v", passwd, err)
+	}
+	// Running as root is a warning with the numeric fix.
+	e.pack("--user", "0", "-t", "who-root", bin)
+	reports, code = e.doctorJSON("who-root")
+	if code != 0 || strings.Join(checks(reports[0]), ",") != "warning root" || reports[0].Findings[0].Dockerfile[0] != "USER 65532:65532" {
+		t.Errorf("root: exit %d, findings %+v", code, reports[0].Findings)
+	}
+	e.requireRun()
+	if r := e.run("run", "--rm", "who"); r.code != 0 || r.stdout != "65532 nonroot\n" {
+		t.Errorf("tabula run who: %s", r)
+	}
+	if r := e.run("run", "--rm", "who-bare"); r.code == 0 {
+		t.Errorf("tabula run who-bare started without /etc/passwd: %s", r)
+	}
+}
+
+// cHello compiles testdata/doctor/hello.c with gcc and flags.
+func cHello(t *testing.T, flags ...string) string {
+	t.Helper()
+	testenv.RequireCommand(t, "gcc")
+	out := filepath.Join(t.TempDir(), "hello")
+	args := append([]string{"-o", out}, flags...)
+	if b, err := exec.Command("gcc", append(args, "testdata/doctor/hello.c")...).CombinedOutput(); err != nil {
+		t.Fatalf("gcc: %v\n%s", err, b)
+	}
+	return out
+}
+
+// TestDoctorDynamicC: the doctor names the missing loader and libc.so.6;
+// pack --bundle-libs makes an image that prints the greeting under tabula
+// run and docker run.
+func TestDoctorDynamicC(t *testing.T) {
+	e := newEnv(t)
+	bin := cHello(t)
+	r := e.run("doctor", bin)
+	if r.code != 1 {
+		t.Fatalf("doctor on a dynamic binary: %s", r)
+	}
+	for _, want := range []string{"/lib64/ld-linux-x86-64.so.2", "libc.so.6", "--bundle-libs"} {
+		if analyze.HostArch() == "amd64" && !strings.Contains(r.stdout, want) {
+			t.Errorf("doctor output lacks %q:\n%s", want, r.stdout)
+		}
+	}
+	reports, _ := e.doctorJSON(bin)
+	if got := strings.Join(checks(reports[0]), ","); got != "error missing-library,error missing-loader" {
+		t.Errorf("findings %s", got)
+	}
+	id := e.pack("--auto=false", "--bundle-libs", "-t", "hello-c", bin)
+	reports, code := e.doctorJSON("hello-c")
+	if code != 0 || len(reports[0].Findings) != 0 {
+		t.Fatalf("bundled: exit %d, findings %v", code, checks(reports[0]))
+	}
+	tree := e.imageTree(id)
+	res := reports[0].Binaries[0].Resolution
+	if res == nil || len(res.Libraries) == 0 || res.Libraries[0].Name != "libc.so.6" {
+		t.Fatalf("resolution in the image: %+v", res)
+	}
+	if fi, err := tree.Lstat(strings.TrimPrefix(res.Libraries[0].Path, "/")); err != nil || !fi.Mode().IsRegular() {
+		t.Errorf("libc.so.6 in the image: %v", err)
+	}
+	// The same binary packed again gives the same image.
+	if again := e.pack("--auto=false", "--bundle-libs", "-t", "hello-c2", bin); again != id {
+		t.Errorf("pack is not reproducible: %s then %s", id, again)
+	}
+
+	t.Run("tabula run", func(t *testing.T) {
+		e.t = t
+		e.requireRun()
+		if r := e.run("run", "--rm", "hello-c"); r.code != 0 || r.stdout != "Hello from a dynamic C binary!\n" {
+			t.Errorf("tabula run: %s", r)
+		}
+	})
+	t.Run("docker run", func(t *testing.T) {
+		e.t = t
+		testenv.RequireDocker(t)
+		name := fmt.Sprintf("tabula-e2e-hello-c:%d", time.Now().UnixNano())
+		e.ok("tag", "hello-c", name)
+		archive := filepath.Join(t.TempDir(), "hello-c.tar")
+		e.ok("save", "-o", archive, name)
+		t.Cleanup(func() { exec.Command("docker", "rmi", "-f", name).Run() })
+		if out, err := exec.Command("docker", "load", "-i", archive).CombinedOutput(); err != nil {
+			t.Fatalf("docker load: %v\n%s", err, out)
+		}
+		out, err := exec.Command("docker", "run", "--rm", name).CombinedOutput()
+		if err != nil || string(out) != "Hello from a dynamic C binary!\n" {
+			t.Fatalf("docker run: %v: %q", err, out)
+		}
+	})
+}
+
+// TestDoctorNoFalseAlarms: static C and CGO_ENABLED=0 binaries, as files
+// and packed, give no findings.
+func TestDoctorNoFalseAlarms(t *testing.T) {
+	e := newEnv(t)
+	bins := []string{cHello(t, "-static"), cHello(t, "-static-pie"), goProgram(t, "hello", nil), goProgram(t, "hello", nil, "-ldflags=-s -w")}
+	reports, code := e.doctorJSON(bins...)
+	if code != 0 {
+		t.Fatalf("doctor exit %d", code)
+	}
+	for _, r := range reports {
+		if len(r.Findings) != 0 {
+			t.Errorf("%s: findings %v", r.Name, checks(r))
+		}
+		if l := r.Binaries[0].Binary.Linking; l == analyze.Dynamic {
+			t.Errorf("%s: linking %s", r.Name, l)
+		}
+	}
+	e.pack("-t", "static-c", bins[0])
+	if out := e.ok("doctor", "static-c"); !strings.Contains(out, "no problems found") {
+		t.Errorf("doctor static-c:\n%s", out)
+	}
+}
+
+// fileVerdict maps file(1)'s description to a linking verdict.
+func fileVerdict(desc string) analyze.Linking {
+	switch {
+	case strings.Contains(desc, "static-pie linked"):
+		return analyze.StaticPIE
+	case strings.Contains(desc, "statically linked"):
+		return analyze.Static
+	case strings.Contains(desc, "dynamically linked"):
+		return analyze.Dynamic
+	}
+	return ""
+}
+
+// TestDoctorCorpus compares the doctor's static/dynamic verdict with file(1)
+// for every ELF executable in /usr/bin and /usr/sbin and Go binaries built
+// with and without cgo.
+func TestDoctorCorpus(t *testing.T) {
+	fileCmd := testenv.RequireCommand(t, "file")
+	var bins []string
+	for _, dir := range []string{"/usr/bin", "/usr/sbin"} {
+		entries, err := os.ReadDir(dir)
+		if err != nil {
+			continue
+		}
+		for _, de := range entries {
+			p := filepath.Join(dir, de.Name())
+			fi, err := os.Stat(p)
+			if err != nil || !fi.Mode().IsRegular() {
+				continue
+			}
+			f, err := os.Open(p)
+			if err != nil {
+				continue
+			}
+			head := make([]byte, 4)
+			n, _ := f.Read(head)
+			f.Close()
+			if n == 4 && analyze.IsELF(head) {
+				bins = append(bins, p)
+			}
+		}
+	}
+	bins = append(bins, goProgram(t, "hello", nil), goProgram(t, "doctor/https", nil, "-ldflags=-s -w"))
+	if _, err := exec.LookPath("gcc"); err == nil {
+		bins = append(bins, goProgram(t, "doctor/https", []string{"CGO_ENABLED=1"}))
+	} else if testenv.InCI() {
+		t.Fatal("CI=true and gcc is missing: the cgo Go binary cannot be built")
+	}
+	if len(bins) < 50 {
+		t.Fatalf("only %d ELF files found for the corpus", len(bins))
+	}
+	e := newEnv(t)
+	counts := map[analyze.Linking]int{}
+	for start := 0; start < len(bins); start += 200 {
+		chunk := bins[start:min(start+200, len(bins))]
+		out, err := exec.Command(fileCmd, append([]string{"-b", "-L"}, chunk...)...).Output()
+		if err != nil {
+			t.Fatalf("file: %v", err)
+		}
+		descs := strings.Split(strings.TrimRight(string(out), "\n"), "\n")
+		if len(descs) != len(chunk) {
+			t.Fatalf("file printed %d lines for %d files", len(descs), len(chunk))
+		}
+		reports, _ := e.doctorJSON(chunk...)
+		if len(reports) != len(chunk) {
+			t.Fatalf("doctor printed %d reports for %d files", len(reports), len(chunk))
+		}
+		for i, p := range chunk {
+			want := fileVerdict(descs[i])
+			var got analyze.Linking
+			for _, b := range reports[i].Binaries {
+				if b.Path == "/usr/local/bin/"+filepath.Base(p) {
+					got = b.Binary.Linking
+				}
+			}
+			if got != want {
+				t.Errorf("%s: doctor says %q, file says %q (%s)", p, got, want, descs[i])
+			}
+			counts[got]++
+		}
+	}
+	t.Logf("%d binaries: %v", len(bins), counts)
+}
+
+// TestDoctorBadInput: clear messages and no panic for files that are not
+// programs, broken programs, other architectures and unknown images.
+func TestDoctorBadInput(t *testing.T) {
+	e := newEnv(t)
+	dir := t.TempDir()
+	good, err := os.ReadFile(goProgram(t, "hello", nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	write := func(name string, data []byte) string {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, data, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	// Sparse 1 GB files: a program padded with zeros, and a program's
+	// first 4 KB followed by zeros.
+	sparse := func(name string, data []byte) string {
+		p := filepath.Join(dir, name)
+		f, err := os.Create(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer f.Close()
+		if _, err := f.Write(data); err != nil {
+			t.Fatal(err)
+		}
+		if err := f.Truncate(1 << 30); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	tests := []struct {
+		name, arg string
+		code      int
+		want      string
+	}{
+		{"text", write("notes.txt", []byte("just some text\n")), 125, "not an ELF file"},
+		{"truncated", write("truncated", good[:len(good)/4]), 125, "truncated or corrupted ELF"},
+		{"header only", write("header", good[:20]), 125, "truncated or corrupted ELF"},
+		{"directory", dir, 125, "is a directory"},
+		{"1 GB program", sparse("huge-ok", good), 0, "no problems found"},
+		{"1 GB corrupt", sparse("huge-bad", good[:4096]), 125, "corrupted ELF"},
+		{"1 GB zeros", sparse("huge-zeros", nil), 125, "not an ELF file"},
+		{"unknown image", "no-such-image", 125, "no-such-image"},
+		{"other arch", goProgram(t, "hello", []string{"GOARCH=arm64"}), 1, "arm64"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			start := time.Now()
+			r := e.run("doctor", tt.arg)
+			if r.code != tt.code || !strings.Contains(r.stdout+r.stderr, tt.want) || strings.Contains(r.stderr, "panic") {
+				t.Errorf("doctor %s: %s\nwant exit %d and %q", tt.arg, r, tt.code, tt.want)
+			}
+			t.Logf("%s in %v: %s", tt.name, time.Since(start), strings.TrimSpace(r.stderr+r.stdout))
+		})
+	}
+	// pack refuses what it cannot pack, with the path named.
+	if r := e.fails("pack", "-t", "x", filepath.Join(dir, "missing")); r.code != 125 || !strings.Contains(r.stderr, "missing") {
+		t.Errorf("pack of a missing file: %s", r)
+	}
+	if r := e.fails("pack", filepath.Join(dir, "notes.txt")); !strings.Contains(r.stderr, "-t NAME") {
+		t.Errorf("pack without -t: %s", r)
+	}
+}
