@@ -139,6 +139,11 @@ func TestContainers(t *testing.T) {
 			setup: func(t *testing.T, rootfs string, spec *specs.Spec) {
 				spec.Linux.Resources.Memory = &specs.LinuxMemory{Limit: mib(16)}
 			}},
+		{name: "cpu quota", args: []string{"sh", "-c", "cat /sys/fs/cgroup/cpu/cpu.cfs_quota_us /sys/fs/cgroup/cpu/cpu.cfs_period_us 2>/dev/null || cat /sys/fs/cgroup/cpu.max"},
+			setup: func(t *testing.T, rootfs string, spec *specs.Spec) {
+				q, p := int64(50000), uint64(100000)
+				spec.Linux.Resources.CPU = &specs.LinuxCPU{Quota: &q, Period: &p}
+			}, want: []string{"50000"}},
 		{name: "pids limit", args: []string{"sh", "-c", "for i in 1 2 3 4 5 6 7 8; do sleep 3 & done; echo done"}, code: 2,
 			setup: func(t *testing.T, rootfs string, spec *specs.Spec) {
 				four := int64(4)
@@ -305,6 +310,42 @@ func TestLifecycleAndExec(t *testing.T) {
 		t.Fatal(err)
 	}
 	assertGone(t, r, "life", bundle)
+}
+
+// TestJoinNamespaces is the debug toolbox's case: a second container
+// joining a running one's pid, net, ipc and uts namespaces by path.
+func TestJoinNamespaces(t *testing.T) {
+	bundle, spec := busyboxBundle(t, "sleep", "60")
+	writeSpec(t, bundle, spec)
+	ctx := context.Background()
+	r := &Runtime{StateDir: t.TempDir()}
+	target, err := r.Create(ctx, "target", bundle, CreateOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Delete(ctx, "target", true)
+	if err := r.Start(ctx, "target"); err != nil {
+		t.Fatal(err)
+	}
+	dbundle, dspec := busyboxBundle(t, "sh", "-c", "cat /proc/1/cmdline; echo; hostname; ls /proc/1/root/bin/busybox")
+	dspec.Hostname = ""
+	for i, ns := range dspec.Linux.Namespaces {
+		switch ns.Type {
+		case specs.PIDNamespace, specs.NetworkNamespace, specs.IPCNamespace, specs.UTSNamespace:
+			name := map[specs.LinuxNamespaceType]string{specs.PIDNamespace: "pid", specs.NetworkNamespace: "net", specs.IPCNamespace: "ipc", specs.UTSNamespace: "uts"}[ns.Type]
+			dspec.Linux.Namespaces[i].Path = "/proc/" + itoa(target.Pid) + "/ns/" + name
+		}
+	}
+	dspec.Process.Capabilities.Bounding = append(dspec.Process.Capabilities.Bounding, "CAP_SYS_PTRACE")
+	dspec.Process.Capabilities.Effective = append(dspec.Process.Capabilities.Effective, "CAP_SYS_PTRACE")
+	dspec.Process.Capabilities.Permitted = append(dspec.Process.Capabilities.Permitted, "CAP_SYS_PTRACE")
+	res := runContainer(t, r, "toolbox", dbundle, dspec)
+	if res.err != nil || res.status.Code != 0 {
+		t.Fatalf("toolbox: %v %+v\n%s", res.err, res.status, res.out)
+	}
+	if !strings.Contains(res.out, "sleep\x0060\nbox\n/proc/1/root/bin/busybox") {
+		t.Errorf("toolbox output %q", res.out)
+	}
 }
 
 func execOut(t *testing.T, r *Runtime, id string, args ...string) (string, int) {
