@@ -343,7 +343,7 @@ func TestJoinNamespaces(t *testing.T) {
 	if res.err != nil || res.status.Code != 0 {
 		t.Fatalf("toolbox: %v %+v\n%s", res.err, res.status, res.out)
 	}
-	if !strings.Contains(res.out, "sleep\x0060\nbox\n/proc/1/root/bin/busybox") {
+	if !strings.Contains(res.out, "sleep\x0060\x00\nbox\n/proc/1/root/bin/busybox") {
 		t.Errorf("toolbox output %q", res.out)
 	}
 }
