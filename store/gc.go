@@ -33,6 +33,13 @@ func (e *CheckError) Unwrap() error { return errdefs.ErrCorrupt }
 // config and layer blob exists with its size and digest. It returns one
 // problem per line in the error.
 func (s *Store) Check(ctx context.Context) error {
+	// Shared, as a writer holds it: no GC removes blobs of an image that
+	// is untagged while the check runs.
+	gl, err := s.lock(gcLock, false)
+	if err != nil {
+		return err
+	}
+	defer gl.unlock()
 	var problems []string
 	if _, err := os.ReadFile(filepath.Join(s.dir, "oci-layout")); err != nil {
 		problems = append(problems, fmt.Sprintf("oci-layout: %v", err))
