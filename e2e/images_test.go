@@ -495,3 +495,34 @@ func TestParallelLoads(t *testing.T) {
 	}
 	e.ok("system", "check")
 }
+
+func TestPruneAndDf(t *testing.T) {
+	e := newEnv(t)
+	a := scratchImage(t, "a.txt", "first")
+	b := scratchImage(t, "a.txt", "second")
+	e.loadArchive(dockerArchive(t, "pr:1", a))
+	e.loadArchive(dockerArchive(t, "pr:1", b)) // a is left dangling
+	out := e.ok("images")
+	if !strings.Contains(out, "<none>") || !strings.Contains(out, imageID(t, b)[7:19]) {
+		t.Fatalf("after moving the tag, images:\n%s", out)
+	}
+	out = e.ok("system", "df")
+	if !regexpMatch(`(?m)^Images\s+2\s+1\s+`, out) {
+		t.Fatalf("system df:\n%s", out)
+	}
+	out = e.ok("image", "prune", "-f")
+	if !strings.Contains(out, "deleted: "+imageID(t, a)) || !strings.Contains(out, "Total reclaimed space:") {
+		t.Fatalf("image prune:\n%s", out)
+	}
+	if q := strings.TrimSpace(e.ok("images", "-q", "--no-trunc")); q != imageID(t, b) {
+		t.Fatalf("after prune images -q = %q", q)
+	}
+	e.ok("system", "check")
+	out = e.ok("system", "prune", "-a")
+	if !strings.Contains(out, "untagged: pr:1") {
+		t.Fatalf("system prune -a:\n%s", out)
+	}
+	if q := e.ok("images", "-q"); q != "" {
+		t.Fatalf("after system prune -a: %q", q)
+	}
+}
