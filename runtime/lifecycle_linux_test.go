@@ -1,0 +1,248 @@
+package runtime
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"golang.org/x/sys/unix"
+
+	"github.com/tabula-dev/tabula/errdefs"
+)
+
+// TestOverlayRootfs runs a container on CreateOptions.Rootfs the way tabula
+// does: an overlay of a read-only lower layer and a per-container upper dir
+// mounted on an empty root path inside the container's mount namespace.
+func TestOverlayRootfs(t *testing.T) {
+	bundle, spec := busyboxBundle(t, "sh", "-c", "echo new > /etc/written; cat /proc/self/mountinfo | head -1")
+	lower := filepath.Join(bundle, "rootfs")
+	root := filepath.Join(bundle, "merged")
+	upper, work := filepath.Join(bundle, "upper"), filepath.Join(bundle, "work")
+	for _, d := range []string{root, upper, work} {
+		if err := os.Mkdir(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	spec.Root.Path = "merged"
+	r := &Runtime{StateDir: t.TempDir()}
+	writeSpec(t, bundle, spec)
+	pr, pw, _ := os.Pipe()
+	defer pr.Close()
+	ctx := context.Background()
+	c, err := r.Create(ctx, "overlay", bundle, CreateOptions{Stdout: pw, Stderr: pw, Rootfs: []specs.Mount{{
+		Type: "overlay", Source: "overlay",
+		Options: []string{"lowerdir=" + lower, "upperdir=" + upper, "workdir=" + work},
+	}}})
+	pw.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Delete(ctx, "overlay", true)
+	mi, _ := os.ReadFile("/proc/self/mountinfo")
+	if strings.Contains(string(mi), root) {
+		t.Errorf("the overlay is visible in the host's mount table")
+	}
+	if err := r.Start(ctx, "overlay"); err != nil {
+		t.Fatal(err)
+	}
+	out, _ := readAll(pr)
+	if st, err := c.Wait(); err != nil || st.Code != 0 {
+		t.Fatalf("wait: %+v %v\n%s", st, err, out)
+	}
+	if !strings.Contains(string(out), " / rw,") || !strings.Contains(string(out), "- overlay overlay") {
+		t.Errorf("the container's root is not the overlay: %s", out)
+	}
+	if b, err := os.ReadFile(filepath.Join(upper, "etc", "written")); err != nil || string(b) != "new\n" {
+		t.Errorf("the write did not land in the upper dir: %q %v", b, err)
+	}
+	if _, err := os.Stat(filepath.Join(lower, "etc", "written")); err == nil {
+		t.Errorf("the write reached the lower layer")
+	}
+	if err := r.Delete(ctx, "overlay", false); err != nil {
+		t.Fatal(err)
+	}
+	assertGone(t, r, "overlay", bundle)
+}
+
+func TestCreateErrors(t *testing.T) {
+	bundle, spec := busyboxBundle(t, "sleep", "10")
+	ctx := context.Background()
+	r := &Runtime{StateDir: t.TempDir()}
+	for _, tt := range []struct {
+		name   string
+		id     string
+		mutate func(*specs.Spec)
+		want   error
+		msg    string
+	}{
+		{"bad id", "../x", nil, errdefs.ErrInvalidArgument, "container ID"},
+		{"memory below the minimum", "lowmem", func(s *specs.Spec) {
+			l := int64(1 << 20)
+			s.Linux.Resources.Memory = &specs.LinuxMemory{Limit: &l}
+		}, nil, "below the minimum"},
+		{"user namespace", "userns", func(s *specs.Spec) {
+			s.Linux.Namespaces = append(s.Linux.Namespaces, specs.LinuxNamespace{Type: specs.UserNamespace})
+		}, errdefs.ErrInvalidArgument, "user namespaces are not supported"},
+		{"missing bind source", "nobind", func(s *specs.Spec) {
+			s.Mounts = append(s.Mounts, specs.Mount{Destination: "/x", Type: "bind", Source: "/nonexistent/dir", Options: []string{"bind"}})
+		}, nil, "mounts[7] (/x): bind source"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			s := *spec
+			l := *spec.Linux
+			res := *spec.Linux.Resources
+			l.Resources = &res
+			l.Namespaces = append([]specs.LinuxNamespace(nil), spec.Linux.Namespaces...)
+			s.Linux = &l
+			s.Mounts = append([]specs.Mount(nil), spec.Mounts...)
+			if tt.mutate != nil {
+				tt.mutate(&s)
+			}
+			writeSpec(t, bundle, &s)
+			_, err := r.Create(ctx, tt.id, bundle, CreateOptions{})
+			if err == nil || !strings.Contains(err.Error(), tt.msg) || (tt.want != nil && !errors.Is(err, tt.want)) {
+				t.Fatalf("err = %v, want %v saying %q", err, tt.want, tt.msg)
+			}
+			if tt.id != "../x" {
+				assertGone(t, r, tt.id, bundle)
+			}
+		})
+	}
+	// A taken name.
+	writeSpec(t, bundle, spec)
+	c, err := r.Create(ctx, "taken", bundle, CreateOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Delete(ctx, "taken", true)
+	if _, err := r.Create(ctx, "taken", bundle, CreateOptions{}); !errors.Is(err, errdefs.ErrAlreadyExists) {
+		t.Errorf("second create: %v", err)
+	}
+	// Deleting a created container kills its waiting init.
+	if err := r.Delete(ctx, "taken", false); err != nil {
+		t.Fatal(err)
+	}
+	if st, err := c.Wait(); err != nil || st.Signal != syscall.SIGKILL {
+		t.Errorf("init after delete: %+v %v", st, err)
+	}
+	if _, err := r.State(ctx, "taken"); !errdefs.IsNotFound(err) {
+		t.Errorf("state after delete: %v", err)
+	}
+}
+
+// TestStateRecycledPid: a state whose PID now belongs to another process
+// (another start time) is stopped, never running.
+func TestStateRecycledPid(t *testing.T) {
+	r := &Runtime{StateDir: t.TempDir()}
+	start, _, err := processStartTime(os.Getpid())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tt := range []struct {
+		id    string
+		start uint64
+		want  specs.ContainerState
+	}{
+		{"same", start, specs.StateRunning},
+		{"recycled", start + 1, specs.StateStopped},
+	} {
+		dir := filepath.Join(r.StateDir, tt.id)
+		os.MkdirAll(dir, 0o700)
+		b, _ := json.Marshal(state{ID: tt.id, Pid: os.Getpid(), StartTime: tt.start})
+		os.WriteFile(filepath.Join(dir, stateFile), b, 0o600)
+		st, err := r.State(context.Background(), tt.id)
+		if err != nil || st.Status != tt.want {
+			t.Errorf("%s: state %+v, %v; want %s", tt.id, st, err, tt.want)
+		}
+	}
+	if err := r.Kill(context.Background(), "recycled", syscall.SIGKILL, false); !errors.Is(err, errdefs.ErrFailedPrecondition) {
+		t.Errorf("kill of a recycled PID: %v", err)
+	}
+}
+
+// TestExecTerminalConsoleSocket: an exec'd process with a terminal, its
+// master handed over runc's console socket protocol.
+func TestExecTerminalConsoleSocket(t *testing.T) {
+	bundle, spec := busyboxBundle(t, "sleep", "60")
+	writeSpec(t, bundle, spec)
+	ctx := context.Background()
+	r := &Runtime{StateDir: t.TempDir()}
+	if _, err := r.Create(ctx, "ctty", bundle, CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	defer r.Delete(ctx, "ctty", true)
+	if err := r.Start(ctx, "ctty"); err != nil {
+		t.Fatal(err)
+	}
+	sock := filepath.Join(t.TempDir(), "console.sock")
+	l, err := net.ListenUnix("unix", &net.UnixAddr{Name: sock, Net: "unix"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	got := make(chan *os.File, 1)
+	go func() {
+		conn, err := l.AcceptUnix()
+		if err != nil {
+			got <- nil
+			return
+		}
+		defer conn.Close()
+		buf, oob := make([]byte, 256), make([]byte, unix.CmsgSpace(4))
+		_, oobn, _, _, err := conn.ReadMsgUnix(buf, oob)
+		if err != nil {
+			got <- nil
+			return
+		}
+		scms, _ := unix.ParseSocketControlMessage(oob[:oobn])
+		fds, _ := unix.ParseUnixRights(&scms[0])
+		got <- os.NewFile(uintptr(fds[0]), "master")
+	}()
+	p, err := r.Exec(ctx, "ctty", &specs.Process{Terminal: true, Args: []string{"sh", "-c", "tty; echo $$"}}, ExecOptions{ConsoleSocket: sock})
+	if err != nil {
+		t.Fatal(err)
+	}
+	master := <-got
+	if master == nil {
+		t.Fatal("no terminal arrived on the console socket")
+	}
+	defer master.Close()
+	done := make(chan []byte)
+	go func() { b, _ := readAll(master); done <- b }()
+	if st, err := p.Wait(); err != nil || st.Code != 0 {
+		t.Fatalf("wait: %+v %v", st, err)
+	}
+	out := string(<-done)
+	if !strings.Contains(out, "/dev/pts/0\r\n") {
+		t.Errorf("exec terminal output %q", out)
+	}
+}
+
+// TestKillAll signals every process of the container through its cgroup.
+func TestKillAll(t *testing.T) {
+	bundle, spec := busyboxBundle(t, "sh", "-c", "trap '' TERM; sleep 60 & sleep 60 & wait")
+	writeSpec(t, bundle, spec)
+	ctx := context.Background()
+	r := &Runtime{StateDir: t.TempDir()}
+	c, err := r.Create(ctx, "all", bundle, CreateOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Delete(ctx, "all", true)
+	if err := r.Start(ctx, "all"); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.Kill(ctx, "all", syscall.SIGKILL, true); err != nil {
+		t.Fatal(err)
+	}
+	if st, err := c.Wait(); err != nil || st.Code != 137 {
+		t.Errorf("wait after kill --all: %+v %v", st, err)
+	}
+}
