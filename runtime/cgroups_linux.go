@@ -16,6 +16,8 @@ import (
 	"github.com/containerd/cgroups/v3/cgroup2"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
+
+	"github.com/tabula-dev/tabula/errdefs"
 )
 
 const cgroupRoot = "/sys/fs/cgroup"
@@ -54,7 +56,7 @@ func newCgroup(path string, res *specs.LinuxResources) (*containerCgroup, error)
 		res = &specs.LinuxResources{}
 	}
 	if res.Memory != nil && res.Memory.Limit != nil && *res.Memory.Limit > 0 && *res.Memory.Limit < minMemory {
-		return nil, fmt.Errorf("memory limit %d bytes is below the minimum of %d bytes (6 MiB)", *res.Memory.Limit, minMemory)
+		return nil, fmt.Errorf("memory limit %d bytes is below the minimum of %d bytes (6 MiB): %w", *res.Memory.Limit, minMemory, errdefs.ErrInvalidArgument)
 	}
 	c := &containerCgroup{path: path}
 	if res.Pids != nil {

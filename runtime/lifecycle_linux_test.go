@@ -86,7 +86,7 @@ func TestCreateErrors(t *testing.T) {
 		{"memory below the minimum", "lowmem", func(s *specs.Spec) {
 			l := int64(1 << 20)
 			s.Linux.Resources.Memory = &specs.LinuxMemory{Limit: &l}
-		}, nil, "below the minimum"},
+		}, errdefs.ErrInvalidArgument, "below the minimum"},
 		{"user namespace", "userns", func(s *specs.Spec) {
 			s.Linux.Namespaces = append(s.Linux.Namespaces, specs.LinuxNamespace{Type: specs.UserNamespace})
 		}, errdefs.ErrInvalidArgument, "user namespaces are not supported"},
