@@ -165,6 +165,9 @@ func Build(ctx context.Context, opts Options) (*Result, error) {
 		return nil, err
 	}
 	b.done(time.Now(), false)
+	if len(b.df.UnusedArgs) > 0 {
+		fmt.Fprintf(b.progress, "[Warning] One or more build-args [%s] were not consumed\n", strings.Join(b.df.UnusedArgs, " "))
+	}
 	needed := 0
 	for _, s := range b.df.Stages {
 		if s.Needed {

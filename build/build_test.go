@@ -653,3 +653,14 @@ func TestAddArchiveHardLink(t *testing.T) {
 	res = mustBuild(t, dir, df, nil)
 	wantListing(t, res.Image, "0 copied 0755 0:0 4 data")
 }
+
+func TestUnusedBuildArgWarning(t *testing.T) {
+	var p bytes.Buffer
+	mustBuild(t, writeContext(t, nil), "FROM scratch\nARG USED\n", func(o *Options) {
+		o.BuildArgs = map[string]string{"USED": "1", "TYPO": "2"}
+		o.Progress = &p
+	})
+	if !strings.Contains(p.String(), "[Warning] One or more build-args [TYPO] were not consumed\n") {
+		t.Errorf("progress:\n%s", p.String())
+	}
+}

@@ -46,6 +46,11 @@ type Dockerfile struct {
 	Stages []*Stage
 	// Target is the stage to build.
 	Target *Stage
+	// UnusedArgs are the build args no ARG of the built stages (or of the
+	// global scope) declares, sorted: Docker warns about them.
+	UnusedArgs []string
+
+	declared map[string]bool
 }
 
 // Stage is one FROM and the instructions that follow it.
@@ -127,7 +132,7 @@ func (d *Dockerfile) Errorf(line int, format string, args ...any) error {
 
 // Parse reads, expands and validates a Dockerfile.
 func Parse(r io.Reader, opts Options) (*Dockerfile, error) {
-	d := &Dockerfile{Name: opts.Name, Escape: '\\'}
+	d := &Dockerfile{Name: opts.Name, Escape: '\\', declared: map[string]bool{}}
 	if d.Name == "" {
 		d.Name = "Dockerfile"
 	}
@@ -165,6 +170,7 @@ func Parse(r io.Reader, opts Options) (*Dockerfile, error) {
 				if err != nil {
 					return nil, d.At(n.StartLine, err)
 				}
+				d.declared[key] = true
 				if bv, ok := opts.BuildArgs[key]; ok {
 					meta.set(key, bv)
 				} else if a.Value != nil {
@@ -227,7 +233,20 @@ func Parse(r io.Reader, opts Options) (*Dockerfile, error) {
 		if err := d.checkSupported(s); err != nil {
 			return nil, err
 		}
+		for _, in := range s.Instructions {
+			if a, ok := in.Command.(*instructions.ArgCommand); ok {
+				for _, kv := range a.Args {
+					d.declared[kv.Key] = true
+				}
+			}
+		}
 	}
+	for k := range opts.BuildArgs {
+		if !d.declared[k] {
+			d.UnusedArgs = append(d.UnusedArgs, k)
+		}
+	}
+	sort.Strings(d.UnusedArgs)
 	return d, nil
 }
 

@@ -243,3 +243,11 @@ func TestOnBuildTriggers(t *testing.T) {
 		t.Errorf("FROM trigger: %v", err)
 	}
 }
+
+func TestUnusedArgs(t *testing.T) {
+	src := "ARG G\nFROM scratch AS unused\nARG U\nFROM scratch\nARG S\n"
+	d := parse(t, src, Options{BuildArgs: map[string]string{"G": "1", "S": "2", "U": "3", "NOPE": "4"}})
+	if strings.Join(d.UnusedArgs, ",") != "NOPE,U" {
+		t.Errorf("unused = %v, want NOPE,U", d.UnusedArgs)
+	}
+}
