@@ -150,14 +150,20 @@ func (s *Store) GC(ctx context.Context) (int64, error) {
 		}
 		freed += removeCounting(filepath.Join(blobs, de.Name()))
 	}
-	ingest := filepath.Join(s.dir, "ingest")
-	des, _ = os.ReadDir(ingest)
-	for _, de := range des {
-		fi, err := de.Info()
-		if err != nil || time.Since(fi.ModTime()) < ingestGrace {
-			continue
+	// Temporary files of writers that died: blobs being ingested, and
+	// index.json or oci-layout replacements (".index.json-…").
+	for _, dir := range []string{filepath.Join(s.dir, "ingest"), s.dir} {
+		des, _ = os.ReadDir(dir)
+		for _, de := range des {
+			if dir == s.dir && !strings.HasPrefix(de.Name(), ".") {
+				continue
+			}
+			fi, err := de.Info()
+			if err != nil || !fi.Mode().IsRegular() || time.Since(fi.ModTime()) < ingestGrace {
+				continue
+			}
+			freed += removeCounting(filepath.Join(dir, de.Name()))
 		}
-		freed += removeCounting(filepath.Join(ingest, de.Name()))
 	}
 	return freed, nil
 }

@@ -343,16 +343,28 @@ func TestGCKeepsYoungTempFiles(t *testing.T) {
 	young := filepath.Join(s.Dir(), "ingest", "young")
 	old := filepath.Join(s.Dir(), "ingest", "old")
 	stray := filepath.Join(s.Dir(), "blobs", "sha256", strings.Repeat("1", 64))
-	for _, p := range []string{young, old, stray} {
+	oldIndex := filepath.Join(s.Dir(), ".index.json-123")
+	for _, p := range []string{young, old, stray, oldIndex} {
 		if err := os.WriteFile(p, []byte("12345"), 0o644); err != nil {
 			t.Fatal(err)
 		}
 	}
 	past := time.Now().Add(-time.Hour)
 	os.Chtimes(old, past, past)
+	os.Chtimes(oldIndex, past, past)
 	freed, err := s.GC(ctx)
-	if err != nil || freed != 10 {
-		t.Fatalf("GC = %d, %v; want 10 bytes freed", freed, err)
+	if err != nil || freed != 15 {
+		t.Fatalf("GC = %d, %v; want 15 bytes freed", freed, err)
+	}
+	for _, p := range []string{old, stray, oldIndex} {
+		if _, err := os.Stat(p); err == nil {
+			t.Errorf("GC left %s", p)
+		}
+	}
+	for _, p := range []string{"index.json", "oci-layout"} {
+		if _, err := os.Stat(filepath.Join(s.Dir(), p)); err != nil {
+			t.Errorf("GC removed %s", p)
+		}
 	}
 	if _, err := os.Stat(young); err != nil {
 		t.Fatalf("GC removed a young temporary file: %v", err)
