@@ -664,3 +664,21 @@ func TestUnusedBuildArgWarning(t *testing.T) {
 		t.Errorf("progress:\n%s", p.String())
 	}
 }
+
+func TestConfigInstructionErrors(t *testing.T) {
+	tests := []struct{ df, want string }{
+		{"FROM scratch\nEXPOSE 80/foo\n", "Dockerfile:2: EXPOSE 80/foo: protocol \"foo\": want tcp, udp or sctp"},
+		{"FROM scratch\nEXPOSE http\n", "Dockerfile:2: EXPOSE http: \"http\" is not a port number"},
+		{"FROM scratch\nEXPOSE 90-80\n", "Dockerfile:2: EXPOSE 90-80: \"90-80\" is not a port range"},
+		{"FROM scratch\nSTOPSIGNAL 99\n", "Dockerfile:2: STOPSIGNAL 99: signal numbers go from 1 to 64"},
+		{"FROM scratch\nSTOPSIGNAL SIG!\n", "Dockerfile:2: STOPSIGNAL SIG! is not a signal name or number"},
+		{"FROM scratch\nCOPY a /f\nWORKDIR /f\n", "Dockerfile:3: WORKDIR /f: the path exists and is not a directory"},
+	}
+	dir := writeContext(t, map[string]string{"a": "x"})
+	for _, tt := range tests {
+		_, err := build(t, dir, tt.df, nil)
+		if err == nil || !strings.Contains(err.Error(), tt.want) {
+			t.Errorf("%q: err = %v, want %q", tt.df, err, tt.want)
+		}
+	}
+}
