@@ -119,7 +119,12 @@ func hostV1Hierarchy() ([]cgroup1.Subsystem, error) {
 	}
 	out := subs[:0]
 	for _, s := range subs {
-		if s.Name() != "systemd" {
+		switch s.Name() {
+		case "systemd":
+		case cgroup1.Memory:
+			// Kernels without swap accounting have no memory.memsw.*.
+			out = append(out, cgroup1.NewMemory(cgroupRoot, cgroup1.OptionalSwap()))
+		default:
 			out = append(out, s)
 		}
 	}

@@ -55,7 +55,7 @@ func TestContainers(t *testing.T) {
 		{name: "standard mounts", args: []string{"cat", "/proc/self/mountinfo"}, want: []string{
 			" / /proc rw,nosuid,nodev,noexec", " / /dev rw,nosuid", "- tmpfs tmpfs rw,size=65536k,mode=755",
 			" /dev/pts rw,nosuid,noexec", "ptmxmode=666", " /dev/shm rw,nosuid,nodev,noexec", " /dev/mqueue rw,nosuid,nodev,noexec",
-			" /sys ro,nosuid,nodev,noexec", " /sys/fs/cgroup ro,nosuid,nodev,noexec", "/sys/fs/cgroup/memory ro,",
+			" /sys ro,nosuid,nodev,noexec", " /sys/fs/cgroup ro,nosuid,nodev,noexec",
 			" /proc/sys ro,", " /proc/keys ", " /proc/timer_list ", " /sys/firmware ro,relatime - tmpfs",
 		}},
 		{name: "devices", args: []string{"sh", "-c", "ls /dev; readlink /dev/ptmx; readlink /dev/fd"}, want: []string{
@@ -137,7 +137,8 @@ func TestContainers(t *testing.T) {
 			}},
 		{name: "memory limit", args: []string{"dd", "if=/dev/zero", "of=/dev/null", "bs=64M", "count=4"}, code: 137, oom: true,
 			setup: func(t *testing.T, rootfs string, spec *specs.Spec) {
-				spec.Linux.Resources.Memory = &specs.LinuxMemory{Limit: mib(16)}
+				// Swap equal to the limit: no swap, on hosts that have some.
+				spec.Linux.Resources.Memory = &specs.LinuxMemory{Limit: mib(16), Swap: mib(16)}
 			}},
 		{name: "cpu quota", args: []string{"sh", "-c", "cat /sys/fs/cgroup/cpu/cpu.cfs_quota_us /sys/fs/cgroup/cpu/cpu.cfs_period_us 2>/dev/null || cat /sys/fs/cgroup/cpu.max"},
 			setup: func(t *testing.T, rootfs string, spec *specs.Spec) {
@@ -149,6 +150,14 @@ func TestContainers(t *testing.T) {
 				four := int64(4)
 				spec.Linux.Resources.Pids = &specs.LinuxPids{Limit: &four}
 			}, want: []string{"can't fork"}, notWant: []string{"done"}},
+	}
+	if !unifiedHost() {
+		// v1 and hybrid hosts: each hierarchy under the tmpfs, read-only.
+		for i := range tests {
+			if tests[i].name == "standard mounts" {
+				tests[i].want = append(tests[i].want, " /sys/fs/cgroup/memory ro,nosuid,nodev,noexec", " /sys/fs/cgroup/pids ro,")
+			}
+		}
 	}
 	probe := filepath.Join(t.TempDir(), "probe")
 	for i, tt := range tests {
