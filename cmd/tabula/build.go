@@ -118,6 +118,9 @@ func runBuild(cmd *cobra.Command, g *globalOptions, o *buildOptions, contextDir 
 		outputs = append(outputs, out)
 	}
 
+	if fi, err := os.Stat(contextDir); err != nil || !fi.IsDir() {
+		return fmt.Errorf("build context %s: no such directory: %w", contextDir, errdefs.ErrNotFound)
+	}
 	dfName, dfPath := "Dockerfile", filepath.Join(contextDir, "Dockerfile")
 	if o.file != "" && o.file != "-" {
 		dfName, dfPath = o.file, o.file
