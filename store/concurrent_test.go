@@ -233,3 +233,52 @@ func BenchmarkResolve(b *testing.B) {
 		}
 	}
 }
+
+// TestReadersDuringRemove lists and checks the store while images are
+// written and removed: readers never fail.
+func TestReadersDuringRemove(t *testing.T) {
+	ctx := context.Background()
+	s := openT(t)
+	if _, err := s.Write(ctx, randomImage(t, 1, time.Unix(1, 0)), "stays"); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan struct{})
+	errs := make(chan error, 2)
+	go func() {
+		defer close(done)
+		for i := 0; i < 30; i++ {
+			n := "churn" + strconv.Itoa(i)
+			if _, err := s.Write(ctx, randomImage(t, 2, time.Unix(int64(i+2), 0)), n); err != nil {
+				errs <- err
+				return
+			}
+			if _, err := s.Remove(ctx, n, false); err != nil {
+				errs <- err
+				return
+			}
+		}
+	}()
+	reads := 0
+	for running := true; running; reads++ {
+		select {
+		case <-done:
+			running = false
+		default:
+		}
+		list, err := s.List(ctx)
+		if err != nil {
+			t.Fatalf("List during removals: %v", err)
+		}
+		if len(list) == 0 {
+			t.Fatal("List lost the image that stays")
+		}
+		if err := s.Check(ctx); err != nil {
+			t.Fatalf("Check during removals: %v", err)
+		}
+	}
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
+	}
+	t.Logf("%d reads during 30 writes and removals", reads)
+}

@@ -493,6 +493,12 @@ func (s *Store) List(ctx context.Context) ([]Entry, error) {
 	for _, g := range groups(idx) {
 		e, _, err := s.entry(ctx, g)
 		if err != nil {
+			// Removed (and collected) since the index was read?
+			if errors.Is(err, errdefs.ErrNotFound) {
+				if now, rerr := s.readIndex(); rerr == nil && !hasDigest(now, g.desc.Digest) {
+					continue
+				}
+			}
 			return nil, fmt.Errorf("image %s: %w", g.desc.Digest, err)
 		}
 		out = append(out, e)
