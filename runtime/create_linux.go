@@ -116,12 +116,24 @@ func (r *Runtime) create(ctx context.Context, id, bundle string, opts CreateOpti
 		cmd.SysProcAttr.UseCgroupFD = true
 		cmd.SysProcAttr.CgroupFD = int(cg.dir.Fd())
 	}
-	cfg := &initConfig{
-		Spec: spec, Process: spec.Process, Root: root, Bundle: bundle,
-		Rootfs: opts.Rootfs, Fifo: fifo, NewCgroupNS: newCgroupNS,
+	// The seccomp filter compiles on another core while the init starts.
+	seccompc := compileAsync(spec.Linux.Seccomp)
+	sent := *spec
+	sentLinux := *spec.Linux
+	sentLinux.Seccomp = nil
+	sent.Linux = &sentLinux
+	cfg := func() (*initConfig, error) {
+		prog, err := (<-seccompc)()
+		if err != nil {
+			return nil, fmt.Errorf("linux.seccomp: %w: %w", err, errdefs.ErrInvalidArgument)
+		}
+		return &initConfig{
+			Spec: &sent, Process: spec.Process, Root: root, Bundle: bundle,
+			Rootfs: opts.Rootfs, Fifo: fifo, NewCgroupNS: newCgroupNS, Seccomp: prog,
+		}, nil
 	}
 	ch := &child{cmd: cmd, cg: cg}
-	console, err := ch.start(ctx, cfg, func() (func(), error) {
+	console, err := ch.start(ctx, true, cfg, func() (func(), error) {
 		if err := setnsAll(join, nsFiles); err != nil {
 			return nil, err
 		}
@@ -177,6 +189,16 @@ func (r *Runtime) create(ctx context.Context, id, bundle string, opts CreateOpti
 	return c, nil
 }
 
+// compileAsync compiles a seccomp profile in the background.
+func compileAsync(s *specs.LinuxSeccomp) <-chan func() ([]byte, error) {
+	c := make(chan func() ([]byte, error), 1)
+	go func() {
+		prog, err := compileSeccomp(s)
+		c <- func() ([]byte, error) { return prog, err }
+	}()
+	return c
+}
+
 // newInitCmd prepares the re-execution of tabula as an init.
 func newInitCmd(mode, id string, stdin, stdout, stderr *os.File, terminal bool) (*exec.Cmd, error) {
 	cmd := &exec.Cmd{
@@ -203,7 +225,7 @@ func newInitCmd(mode, id string, stdin, stdout, stderr *os.File, terminal bool) 
 // joined, cgroup entered), hands it cfg and waits for its report: created
 // (create) or the execve of the program (exec). It returns the pty master
 // when the process has a terminal.
-func (ch *child) start(ctx context.Context, cfg *initConfig, enter func() (leave func(), err error)) (console *os.File, retErr error) {
+func (ch *child) start(ctx context.Context, create bool, config func() (*initConfig, error), enter func() (leave func(), err error)) (console *os.File, retErr error) {
 	exe, err := protectedExe()
 	if err != nil {
 		return nil, err
@@ -246,6 +268,10 @@ func (ch *child) start(ctx context.Context, cfg *initConfig, enter func() (leave
 	}()
 	stop := context.AfterFunc(ctx, func() { cmd.Process.Kill() })
 	defer stop()
+	cfg, err := config()
+	if err != nil {
+		return nil, err
+	}
 	b, err := json.Marshal(cfg)
 	if err != nil {
 		return nil, err
@@ -266,7 +292,7 @@ func (ch *child) start(ctx context.Context, cfg *initConfig, enter func() (leave
 			if ctx.Err() != nil {
 				return console, ctx.Err()
 			}
-			if cfg.Fifo == "" {
+			if !create {
 				return console, nil // exec: the program replaced the init
 			}
 			cmd.Wait()

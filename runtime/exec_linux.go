@@ -80,7 +80,15 @@ func (r *Runtime) exec(ctx context.Context, id string, p *specs.Process, opts Ex
 	}
 	cmd.ExtraFiles = append(cmd.ExtraFiles, mntns) // fd 6, after child.start's three
 	ch := &child{cmd: cmd}
-	console, err := ch.start(ctx, &initConfig{Spec: spec, Process: proc}, func() (func(), error) {
+	seccompc := compileAsync(spec.Linux.Seccomp)
+	cfg := func() (*initConfig, error) {
+		prog, err := (<-seccompc)()
+		if err != nil {
+			return nil, fmt.Errorf("linux.seccomp: %w: %w", err, errdefs.ErrInvalidArgument)
+		}
+		return &initConfig{Process: proc, Seccomp: prog}, nil
+	}
+	console, err := ch.start(ctx, false, cfg, func() (func(), error) {
 		leave := func() {}
 		if cg != nil {
 			var err error

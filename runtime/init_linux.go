@@ -37,6 +37,9 @@ type initConfig struct {
 	Rootfs      []specs.Mount `json:"rootfs,omitempty"`
 	Fifo        string        `json:"fifo,omitempty"`
 	NewCgroupNS bool          `json:"newCgroupNS,omitempty"`
+	// Seccomp is the compiled filter of spec.linux.seccomp (which is not
+	// sent), or nil.
+	Seccomp []byte `json:"seccomp,omitempty"`
 }
 
 // syncMsg is a report from the init to its parent. A "console" message
@@ -77,7 +80,7 @@ func runInit(mode string) error {
 	if err != nil {
 		return fmt.Errorf("read the init's configuration: %w", err)
 	}
-	if cfg.Spec == nil || cfg.Process == nil {
+	if cfg.Process == nil || (mode == "create" && cfg.Spec == nil) {
 		return errors.New("init configuration without spec or process")
 	}
 	if mode == "create" {
@@ -120,7 +123,7 @@ func createInit(cfg *initConfig) error {
 			return err
 		}
 	}
-	path, err := prepareProcess(spec, p)
+	path, err := prepareProcess(p, cfg.Seccomp)
 	if err != nil {
 		return err
 	}
@@ -161,7 +164,7 @@ func execInit(cfg *initConfig) error {
 			return err
 		}
 	}
-	path, err := prepareProcess(cfg.Spec, p)
+	path, err := prepareProcess(p, cfg.Seccomp)
 	if err != nil {
 		return err
 	}
@@ -172,7 +175,7 @@ func execInit(cfg *initConfig) error {
 // rlimits, working directory, the program's lookup, credentials,
 // capabilities, no-new-privileges and seccomp, and the fds. It returns the
 // program's path.
-func prepareProcess(spec *specs.Spec, p *specs.Process) (string, error) {
+func prepareProcess(p *specs.Process, seccompProg []byte) (string, error) {
 	for _, rl := range p.Rlimits {
 		res, ok := rlimitResources[rl.Type]
 		if !ok {
@@ -203,10 +206,7 @@ func prepareProcess(spec *specs.Spec, p *specs.Process) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	var sc *specs.LinuxSeccomp
-	if spec.Linux != nil {
-		sc = spec.Linux.Seccomp
-	}
+	sc := seccompProg
 	// Without no-new-privileges an unprivileged thread may not load a
 	// filter: load it while still privileged (the profile allows the
 	// capset, setuid and execve that follow).

@@ -1,11 +1,15 @@
 package runtime
 
 import (
+	"encoding/binary"
 	"fmt"
+	goruntime "runtime"
+	"unsafe"
 
 	seccomp "github.com/elastic/go-seccomp-bpf"
 	"github.com/elastic/go-seccomp-bpf/arch"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"golang.org/x/net/bpf"
 	"golang.org/x/sys/unix"
 )
 
@@ -125,14 +129,43 @@ func seccompCondition(a specs.LinuxSeccompArg) (seccomp.Condition, error) {
 	return c, nil
 }
 
-// loadSeccomp installs the filter on the calling thread.
-func loadSeccomp(s *specs.LinuxSeccomp) error {
+// compileSeccomp turns a profile into the raw BPF program the init loads
+// (struct sock_filter, 8 bytes an instruction). The parent compiles it
+// while the init starts, so the init only makes one system call.
+func compileSeccomp(s *specs.LinuxSeccomp) ([]byte, error) {
+	if s == nil {
+		return nil, nil
+	}
 	f, err := seccompFilter(s)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	if err := seccomp.LoadFilter(f); err != nil {
-		return fmt.Errorf("seccomp: %w", err)
+	insts, err := f.Policy.Assemble()
+	if err != nil {
+		return nil, fmt.Errorf("seccomp: %w", err)
 	}
+	raw, err := bpf.Assemble(insts)
+	if err != nil {
+		return nil, fmt.Errorf("seccomp: %w", err)
+	}
+	out := make([]byte, 0, 8*len(raw))
+	for _, r := range raw {
+		out = binary.NativeEndian.AppendUint16(out, r.Op)
+		out = append(out, r.Jt, r.Jf)
+		out = binary.NativeEndian.AppendUint32(out, r.K)
+	}
+	return out, nil
+}
+
+// loadSeccomp installs a compiled program on the calling thread.
+func loadSeccomp(prog []byte) error {
+	if len(prog) == 0 || len(prog)%8 != 0 || len(prog)/8 > 0xffff {
+		return fmt.Errorf("seccomp: malformed program of %d bytes", len(prog))
+	}
+	fprog := unix.SockFprog{Len: uint16(len(prog) / 8), Filter: (*unix.SockFilter)(unsafe.Pointer(&prog[0]))}
+	if _, _, e := unix.RawSyscall(unix.SYS_SECCOMP, unix.SECCOMP_SET_MODE_FILTER, 0, uintptr(unsafe.Pointer(&fprog))); e != 0 {
+		return fmt.Errorf("seccomp: load the filter: %w", e)
+	}
+	goruntime.KeepAlive(prog)
 	return nil
 }
