@@ -123,6 +123,15 @@ func TestImagesCommands(t *testing.T) {
 	if out := e.ok("images", "e2e/one:v2"); strings.Contains(out, "e2e/one") {
 		t.Fatalf("images e2e/one:v2 lists v1:\n%s", out)
 	}
+	if out := e.ok("images", "--format", "{{.Repository}}:{{.Tag}} {{.ID}}"); out != "e2e/one:v1 "+id[7:19]+"\n" {
+		t.Fatalf("images --format template: %q", out)
+	}
+	if out := e.ok("image", "inspect", "--format", "{{.Id}} {{json .Config.Entrypoint}}", "e2e/one:v1"); out != id+` ["/hello.txt"]`+"\n" {
+		t.Fatalf("image inspect --format template: %q", out)
+	}
+	if r := e.fails("images", "--format", "{{.ID"); r.code != 125 {
+		t.Fatalf("a broken template: %s", r)
+	}
 	if out := e.ok("image", "ls"); out != e.ok("images") {
 		t.Fatalf("image ls differs from images:\n%s", out)
 	}

@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"strings"
 	"text/tabwriter"
+	"text/template"
 	"time"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
@@ -44,10 +45,48 @@ func openImageStore(g *globalOptions) (*store.Store, error) {
 	return store.Open(filepath.Join(g.root, "images"))
 }
 
-// formatOption checks --format: empty (a table) or json.
+// formatOption checks --format: empty (a table), json, or a Go template
+// as Docker takes ("{{.Repository}}:{{.Tag}}").
 func formatOption(f string) error {
-	if f != "" && f != "json" && f != "table" {
-		return fmt.Errorf("--format %q: want json or table: %w", f, errdefs.ErrInvalidArgument)
+	if f == "" || f == "json" || f == "table" {
+		return nil
+	}
+	if isTemplate(f) {
+		_, err := parseTemplate(f)
+		return err
+	}
+	return fmt.Errorf("--format %q: want json, table or a Go template such as '{{.ID}}': %w", f, errdefs.ErrInvalidArgument)
+}
+
+func isTemplate(f string) bool { return strings.Contains(f, "{{") }
+
+func parseTemplate(f string) (*template.Template, error) {
+	t, err := template.New("format").Funcs(template.FuncMap{
+		"json": func(v any) (string, error) {
+			b, err := json.Marshal(v)
+			return string(b), err
+		},
+		"join":  strings.Join,
+		"lower": strings.ToLower,
+		"upper": strings.ToUpper,
+	}).Parse(f)
+	if err != nil {
+		return nil, fmt.Errorf("--format %q: %v: %w", f, err, errdefs.ErrInvalidArgument)
+	}
+	return t, nil
+}
+
+// writeTemplate prints each value through the --format template, one per line.
+func writeTemplate[T any](w io.Writer, f string, values []T) error {
+	t, err := parseTemplate(f)
+	if err != nil {
+		return err
+	}
+	for _, v := range values {
+		if err := t.Execute(w, v); err != nil {
+			return fmt.Errorf("--format: %w", err)
+		}
+		fmt.Fprintln(w)
 	}
 	return nil
 }
@@ -219,6 +258,8 @@ func runImages(ctx context.Context, g *globalOptions, o *imagesOptions, args []s
 			}
 		}
 		return nil
+	case isTemplate(o.format):
+		return writeTemplate(stdout, o.format, rows)
 	case o.format == "json":
 		enc := json.NewEncoder(stdout)
 		for _, r := range rows {
@@ -248,7 +289,7 @@ func runImages(ctx context.Context, g *globalOptions, o *imagesOptions, args []s
 
 // imageInspect is Docker's `image inspect` object.
 type imageInspect struct {
-	ID           string           `json:"Id"`
+	Id           string           `json:"Id"` // Docker spells it so, and --format templates use it
 	RepoTags     []string         `json:"RepoTags"`
 	RepoDigests  []string         `json:"RepoDigests"`
 	Parent       string           `json:"Parent"`
@@ -303,6 +344,12 @@ func newImageInspectCmd(g *globalOptions) *cobra.Command {
 				}
 				out = append(out, ii)
 			}
+			if isTemplate(format) {
+				if err := writeTemplate(cmd.OutOrStdout(), format, out); err != nil {
+					return err
+				}
+				return errors.Join(errs...)
+			}
 			b, err := json.MarshalIndent(out, "", "    ")
 			if err != nil {
 				return err
@@ -311,7 +358,7 @@ func newImageInspectCmd(g *globalOptions) *cobra.Command {
 			return errors.Join(errs...)
 		},
 	}
-	cmd.Flags().StringVarP(&format, "format", "f", "", "output format: json (the default)")
+	cmd.Flags().StringVarP(&format, "format", "f", "", "output format: json (the default) or a Go template such as '{{.Id}}'")
 	return cmd
 }
 
@@ -333,7 +380,7 @@ func inspectImage(ctx context.Context, st *store.Store, ref string) (imageInspec
 		return imageInspect{}, fmt.Errorf("image %s: %w", ref, err)
 	}
 	ii := imageInspect{
-		ID:           e.ID.String(),
+		Id:           e.ID.String(),
 		RepoTags:     append([]string{}, e.Names...),
 		RepoDigests:  []string{},
 		Comment:      "",
@@ -471,6 +518,8 @@ func runHistory(ctx context.Context, g *globalOptions, ref string, noTrunc, quie
 			fmt.Fprintln(stdout, r.ID)
 		}
 		return nil
+	case isTemplate(format):
+		return writeTemplate(stdout, format, rows)
 	case format == "json":
 		enc := json.NewEncoder(stdout)
 		for _, r := range rows {
@@ -641,6 +690,9 @@ func runImageFiles(ctx context.Context, g *globalOptions, ref, format string, st
 		if err != nil {
 			return fmt.Errorf("image %s: layer %d (%s): %w", ref, i+1, diffID, err)
 		}
+	}
+	if isTemplate(format) {
+		return writeTemplate(stdout, format, rows)
 	}
 	if format == "json" {
 		b, err := json.MarshalIndent(rows, "", "  ")
