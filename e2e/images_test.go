@@ -19,6 +19,7 @@ import (
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/empty"
 	"github.com/google/go-containerregistry/pkg/v1/mutate"
+	"github.com/google/go-containerregistry/pkg/v1/random"
 	"github.com/google/go-containerregistry/pkg/v1/tarball"
 
 	"github.com/tabula-dev/tabula/internal/testenv"
@@ -534,4 +535,35 @@ func TestPruneAndDf(t *testing.T) {
 	if q := e.ok("images", "-q"); q != "" {
 		t.Fatalf("after system prune -a: %q", q)
 	}
+}
+
+// TestLoadSIGKILL kills `tabula load` at different moments: every time the
+// store still lists, checks clean and takes the load again.
+func TestLoadSIGKILL(t *testing.T) {
+	e := newEnv(t)
+	e.loadArchive(dockerArchive(t, "before:1", scratchImage(t, "k.txt", "killed")))
+	big, err := random.Image(4<<20, 4)
+	if err != nil {
+		t.Fatal(err)
+	}
+	data := dockerArchive(t, "big:1", big)
+	for _, delay := range []time.Duration{5 * time.Millisecond, 20 * time.Millisecond, 50 * time.Millisecond, 100 * time.Millisecond, 200 * time.Millisecond} {
+		cmd := exec.Command(tabulaBin(), "--root", e.root, "load")
+		cmd.Stdin = bytes.NewReader(data)
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(delay)
+		cmd.Process.Kill()
+		cmd.Wait()
+		out := e.ok("images")
+		if !strings.Contains(out, "before") {
+			t.Fatalf("after SIGKILL at %v, images:\n%s", delay, out)
+		}
+		e.ok("system", "check")
+	}
+	if out := e.loadArchive(data); !strings.Contains(out, "big:1") {
+		t.Fatalf("load after the kills: %q", out)
+	}
+	e.ok("system", "check")
 }
