@@ -6,6 +6,7 @@ import (
 	"compress/gzip"
 	"context"
 	"encoding/json"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -360,4 +361,23 @@ func FuzzLoad(f *testing.F) {
 		}
 		os.RemoveAll(dir)
 	})
+}
+
+// go-containerregistry's own tarball reader accepts what Save writes.
+func TestDockerArchiveReadByTarball(t *testing.T) {
+	img := randomImage(t, 2)
+	data := save(t, Docker, Named{"read:1", img})
+	tag, _ := name.NewTag("read:1")
+	got, err := tarball.Image(func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(data)), nil }, &tag)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := validate.Image(got); err != nil {
+		t.Fatal(err)
+	}
+	gotID, _ := got.ConfigName()
+	wantID, _ := img.ConfigName()
+	if gotID != wantID {
+		t.Fatalf("tarball reads image ID %s, want %s", gotID, wantID)
+	}
 }
