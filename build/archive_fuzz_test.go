@@ -32,8 +32,9 @@ func FuzzReadArchive(f *testing.F) {
 		tw.Close()
 		f.Add(buf.Bytes())
 	}
+	dir := f.TempDir()
 	f.Fuzz(func(t *testing.T, data []byte) {
-		sp := &spool{dir: t.TempDir()}
+		sp := &spool{dir: dir}
 		defer sp.Close()
 		open := func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(data)), nil }
 		children, err := readArchive(context.Background(), open, "fuzz.tar", sp)
