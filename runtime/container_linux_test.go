@@ -437,20 +437,34 @@ func BenchmarkCreateStartWait(b *testing.B) {
 	writeSpec(b, bundle, spec)
 	ctx := context.Background()
 	r := &Runtime{StateDir: b.TempDir()}
-	for i := 0; b.Loop(); i++ {
-		id := "bench-" + itoa(i)
+	var phases [4]time.Duration // create, start, wait, delete
+	n := 0
+	for ; b.Loop(); n++ {
+		id := "bench-" + itoa(n)
+		t0 := time.Now()
 		c, err := r.Create(ctx, id, bundle, CreateOptions{})
 		if err != nil {
 			b.Fatal(err)
 		}
+		t1 := time.Now()
 		if err := r.Start(ctx, id); err != nil {
 			b.Fatal(err)
 		}
+		t2 := time.Now()
 		if st, err := c.Wait(); err != nil || st.Code != 0 {
 			b.Fatal(st, err)
 		}
+		t3 := time.Now()
 		if err := r.Delete(ctx, id, false); err != nil {
 			b.Fatal(err)
 		}
+		t4 := time.Now()
+		phases[0] += t1.Sub(t0)
+		phases[1] += t2.Sub(t1)
+		phases[2] += t3.Sub(t2)
+		phases[3] += t4.Sub(t3)
+	}
+	for i, name := range []string{"create-ms", "start-ms", "wait-ms", "delete-ms"} {
+		b.ReportMetric(float64(phases[i].Microseconds())/1000/float64(n), name)
 	}
 }
