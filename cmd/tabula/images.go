@@ -269,7 +269,7 @@ func runImages(ctx context.Context, g *globalOptions, o *imagesOptions, args []s
 		}
 		return nil
 	}
-	tw := tabwriter.NewWriter(stdout, 0, 8, 3, ' ', 0)
+	tw := tabwriter.NewWriter(stdout, 10, 1, 3, ' ', 0)
 	if o.digests {
 		fmt.Fprintln(tw, "REPOSITORY\tTAG\tDIGEST\tIMAGE ID\tCREATED\tSIZE")
 	} else {
@@ -529,7 +529,7 @@ func runHistory(ctx context.Context, g *globalOptions, ref string, noTrunc, quie
 		}
 		return nil
 	}
-	tw := tabwriter.NewWriter(stdout, 0, 8, 3, ' ', 0)
+	tw := tabwriter.NewWriter(stdout, 10, 1, 3, ' ', 0)
 	fmt.Fprintln(tw, "IMAGE\tCREATED\tCREATED BY\tSIZE\tCOMMENT")
 	for _, r := range rows {
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", r.ID, r.CreatedSince, r.CreatedBy, r.Size, r.Comment)

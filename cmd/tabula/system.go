@@ -104,7 +104,7 @@ func runSystemDf(ctx context.Context, g *globalOptions, stdout io.Writer) error 
 	if err != nil {
 		return err
 	}
-	tw := tabwriter.NewWriter(stdout, 0, 8, 3, ' ', 0)
+	tw := tabwriter.NewWriter(stdout, 10, 1, 3, ' ', 0)
 	fmt.Fprintln(tw, "TYPE\tTOTAL\tDANGLING\tSIZE")
 	fmt.Fprintf(tw, "Images\t%d\t%d\t%s\n", len(entries), dangling, humanSize(imagesSize))
 	for _, d := range []struct{ name, dir string }{
