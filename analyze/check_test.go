@@ -29,6 +29,7 @@ func TestCheckImage(t *testing.T) {
 	tzEmbedded := goProg(t, "tz", nil, "-tags", "timetzdata")
 	arm := goProg(t, "hello", []string{"GOARCH=arm64"})
 	static := cProg(t, "-static")
+	certsC := cProgSrc(t, "certs.c", "-static")
 	dynamic := cProg(t)
 	dyn := readFile(t, dynamic)
 	host := NewLoader(hostFS(t), nil).Resolve(dynamic, dyn)
@@ -69,6 +70,8 @@ func TestCheckImage(t *testing.T) {
 		{"tls with SSL_CERT_FILE missing", v1.Config{Entrypoint: []string{"/app"}, User: "1", Env: []string{"SSL_CERT_FILE=/certs/ca.pem"}},
 			[]lf{hostExe(t, "app", tls), reg("etc/ssl/certs/ca-certificates.crt", "PEM")}, []string{"warning ca-certificates"}},
 		{"tls with cert dir", app, []lf{hostExe(t, "app", tls), reg("etc/ssl/certs/one.pem", "PEM")}, nil},
+		{"C program naming the CA bundle", app, []lf{hostExe(t, "app", certsC)}, []string{"warning ca-certificates"}},
+		{"C program naming the CA bundle, with it", app, []lf{hostExe(t, "app", certsC), reg("etc/ssl/certs/ca-certificates.crt", "PEM")}, nil},
 		{"tz without zoneinfo", app, []lf{hostExe(t, "app", tz)}, []string{"warning zoneinfo"}},
 		{"tz with zoneinfo", app, []lf{hostExe(t, "app", tz), reg("usr/share/zoneinfo/UTC", "TZif")}, nil},
 		{"tz with ZONEINFO", v1.Config{Entrypoint: []string{"/app"}, User: "1", Env: []string{"ZONEINFO=/tz.zip"}},

@@ -168,6 +168,12 @@ func funcNames(data []byte, textStart uint64) (names map[string]struct{}, ok boo
 			names, ok = nil, false
 		}
 	}()
+	if !plausiblePclntab(data) {
+		return nil, false
+	}
+	// Cap the capacity: debug/gosym reslices its tables by counts read
+	// from the header, which must not reach past the data.
+	data = data[:len(data):len(data)]
 	t, err := gosym.NewTable(nil, gosym.NewLineTable(data, textStart))
 	if err != nil || len(t.Funcs) == 0 {
 		return nil, false
@@ -177,4 +183,56 @@ func funcNames(data []byte, textStart uint64) (names map[string]struct{}, ok boo
 		names[t.Funcs[i].Name] = struct{}{}
 	}
 	return names, true
+}
+
+// plausiblePclntab checks the function table's header before debug/gosym
+// sizes its allocations by the function count written there.
+func plausiblePclntab(data []byte) bool {
+	if len(data) < 16 {
+		return false
+	}
+	var le, be uint32
+	le = uint32(data[0]) | uint32(data[1])<<8 | uint32(data[2])<<16 | uint32(data[3])<<24
+	be = uint32(data[3]) | uint32(data[2])<<8 | uint32(data[1])<<16 | uint32(data[0])<<24
+	magic := le
+	little := true
+	switch {
+	case isPclnMagic(le):
+	case isPclnMagic(be):
+		magic, little = be, false
+	default:
+		return false
+	}
+	ptr := int(data[7])
+	if ptr != 4 && ptr != 8 || data[4] != 0 || data[5] != 0 {
+		return false
+	}
+	if q := data[6]; q != 1 && q != 2 && q != 4 {
+		return false
+	}
+	if len(data) < 8+2*ptr {
+		return false
+	}
+	var n uint64
+	for i := 0; i < ptr; i++ {
+		b := uint64(data[8+i])
+		if little {
+			n |= b << (8 * i)
+		} else {
+			n = n<<8 | b
+		}
+	}
+	field := uint64(ptr)
+	if magic == 0xfffffff0 || magic == 0xfffffff1 {
+		field = 4 // Go 1.18 and later: 32-bit function table entries
+	}
+	return n < uint64(len(data)) && (2*n+1)*field <= uint64(len(data))
+}
+
+func isPclnMagic(m uint32) bool {
+	switch m {
+	case 0xfffffffb, 0xfffffffa, 0xfffffff0, 0xfffffff1: // Go 1.2, 1.16, 1.18, 1.20
+		return true
+	}
+	return false
 }

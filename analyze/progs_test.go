@@ -45,14 +45,20 @@ func goProg(t testing.TB, name string, env []string, flags ...string) string {
 // cProg compiles testdata/progs/hello.c with gcc and flags.
 func cProg(t testing.TB, flags ...string) string {
 	t.Helper()
+	return cProgSrc(t, "hello.c", flags...)
+}
+
+// cProgSrc compiles testdata/progs/<src> with gcc and flags.
+func cProgSrc(t testing.TB, src string, flags ...string) string {
+	t.Helper()
 	testenv.RequireCommand(t, "gcc")
-	key := "c" + strings.Join(flags, " ")
+	key := "c" + src + strings.Join(flags, " ")
 	if p, ok := progs.Load(key); ok {
 		return p.(string)
 	}
 	out := filepath.Join(progDir(), fmt.Sprintf("hello-c-%x", hashString(key)))
 	args := append([]string{"-O1", "-o", out}, flags...)
-	args = append(args, filepath.Join("testdata", "progs", "hello.c"))
+	args = append(args, filepath.Join("testdata", "progs", src))
 	if b, err := exec.Command("gcc", args...).CombinedOutput(); err != nil {
 		t.Fatalf("gcc %s: %v\n%s", strings.Join(args, " "), err, b)
 	}
