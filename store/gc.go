@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -60,21 +61,31 @@ func (s *Store) Check(ctx context.Context) error {
 		}
 		return true
 	}
-	for _, g := range groups(idx) {
-		if err := ctx.Err(); err != nil {
-			return err
+	var check func(img string, d v1.Descriptor, depth int)
+	check = func(img string, d v1.Descriptor, depth int) {
+		if !blob("image "+img+": manifest "+d.Digest.String(), d) {
+			return
 		}
-		img := g.desc.Digest.String()
-		if len(g.names) > 0 {
-			img = strings.Join(g.names, ", ")
+		if d.MediaType.IsIndex() {
+			// An index another tool wrote: check what it lists.
+			b, err := s.readBlob(d.Digest, d.Size)
+			var idx v1.IndexManifest
+			if err == nil {
+				err = json.Unmarshal(b, &idx)
+			}
+			if err != nil || depth > 8 {
+				problems = append(problems, fmt.Sprintf("image %s: index %s: unreadable or nested too deep: %v", img, d.Digest, err))
+				return
+			}
+			for _, c := range idx.Manifests {
+				check(img, c, depth+1)
+			}
+			return
 		}
-		if !blob("image "+img+": manifest "+g.desc.Digest.String(), g.desc) {
-			continue
-		}
-		m, err := s.manifest(g.desc)
+		m, err := s.manifest(d)
 		if err != nil {
 			problems = append(problems, fmt.Sprintf("image %s: %v", img, err))
-			continue
+			return
 		}
 		if blob("image "+img+": config "+m.Config.Digest.String(), m.Config) {
 			if _, err := s.config(m); err != nil {
@@ -84,6 +95,16 @@ func (s *Store) Check(ctx context.Context) error {
 		for i, l := range m.Layers {
 			blob(fmt.Sprintf("image %s: layer %d %s", img, i+1, l.Digest), l)
 		}
+	}
+	for _, g := range groups(idx) {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		img := g.desc.Digest.String()
+		if len(g.names) > 0 {
+			img = strings.Join(g.names, ", ")
+		}
+		check(img, g.desc, 0)
 	}
 	if len(problems) > 0 {
 		return &CheckError{Problems: problems}
@@ -122,17 +143,8 @@ func (s *Store) GC(ctx context.Context) (int64, error) {
 	}
 	live := map[string]bool{}
 	for _, g := range groups(idx) {
-		live[g.desc.Digest.Hex] = true
-		m, err := s.manifest(g.desc)
-		if err != nil {
-			if errors.Is(err, errdefs.ErrNotFound) {
-				continue
-			}
-			return 0, fmt.Errorf("collect garbage: cannot tell what image %s uses, so nothing is removed: %w", g.desc.Digest, err)
-		}
-		live[m.Config.Digest.Hex] = true
-		for _, l := range m.Layers {
-			live[l.Digest.Hex] = true
+		if err := s.mark(g.desc, live, 0); err != nil {
+			return 0, fmt.Errorf("collect garbage: cannot tell what %s uses, so nothing is removed: %w", g.desc.Digest, err)
 		}
 	}
 	var freed int64
@@ -177,4 +189,41 @@ func removeCounting(p string) int64 {
 		return 0
 	}
 	return fi.Size()
+}
+
+// mark records the blobs d references: an image manifest's config and
+// layers, or, for an index another tool wrote, every manifest it lists.
+func (s *Store) mark(d v1.Descriptor, live map[string]bool, depth int) error {
+	live[d.Digest.Hex] = true
+	if depth > 8 {
+		return fmt.Errorf("indexes nested deeper than 8: %w", errdefs.ErrCorrupt)
+	}
+	b, err := s.readBlob(d.Digest, d.Size)
+	if errors.Is(err, errdefs.ErrNotFound) {
+		return nil // nothing of it left to keep
+	}
+	if err != nil {
+		return err
+	}
+	if d.MediaType.IsIndex() {
+		var idx v1.IndexManifest
+		if err := json.Unmarshal(b, &idx); err != nil {
+			return fmt.Errorf("index %s: %v: %w", d.Digest, err, errdefs.ErrCorrupt)
+		}
+		for _, c := range idx.Manifests {
+			if err := s.mark(c, live, depth+1); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	m, err := v1.ParseManifest(bytesReader(b))
+	if err != nil {
+		return fmt.Errorf("manifest %s: %v: %w", d.Digest, err, errdefs.ErrCorrupt)
+	}
+	live[m.Config.Digest.Hex] = true
+	for _, l := range m.Layers {
+		live[l.Digest.Hex] = true
+	}
+	return nil
 }

@@ -491,6 +491,9 @@ func (s *Store) List(ctx context.Context) ([]Entry, error) {
 	}
 	var out []Entry
 	for _, g := range groups(idx) {
+		if g.desc.MediaType.IsIndex() {
+			continue // a multi-platform index another tool put here
+		}
 		e, _, err := s.entry(ctx, g)
 		if err != nil {
 			// Removed (and collected) since the index was read?

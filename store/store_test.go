@@ -400,3 +400,74 @@ func TestRemoveManifestSharingConfig(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// An index another tool wrote into the layout (skopeo copy --all): List
+// skips it, Check verifies what it lists, GC keeps its blobs.
+func TestForeignIndex(t *testing.T) {
+	ctx := context.Background()
+	s := openT(t)
+	if _, err := s.Write(ctx, randomImage(t, 1, time.Unix(1, 0)), "mine"); err != nil {
+		t.Fatal(err)
+	}
+	ii, err := random.Index(128, 1, 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	im, _ := ii.IndexManifest()
+	var children []v1.Hash
+	for _, d := range im.Manifests {
+		child, err := ii.Image(d.Digest)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := s.Write(ctx, child); err != nil {
+			t.Fatal(err)
+		}
+		children = append(children, d.Digest)
+	}
+	raw, _ := ii.RawManifest()
+	h, err := s.ingestBytes(ctx, raw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mt, _ := ii.MediaType()
+	err = s.updateIndex(func(idx *v1.IndexManifest) (bool, error) {
+		var out []v1.Descriptor
+		for _, d := range idx.Manifests {
+			if refName(d) != "" {
+				out = append(out, d) // the children leave index.json
+			}
+		}
+		idx.Manifests = append(out, v1.Descriptor{MediaType: mt, Digest: h, Size: int64(len(raw)),
+			Annotations: map[string]string{refNameAnnotation: "multi:latest"}})
+		return true, nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	list, err := s.List(ctx)
+	if err != nil || len(list) != 1 || list[0].Names[0] != "mine:latest" {
+		t.Fatalf("List = %+v, %v", list, err)
+	}
+	if _, err := s.GC(ctx); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range children {
+		p, _ := s.blobPath(c)
+		if _, err := os.Stat(p); err != nil {
+			t.Fatalf("GC removed %s, which the index lists", c)
+		}
+	}
+	if err := s.Check(ctx); err != nil {
+		t.Fatal(err)
+	}
+	// Corrupting a child's layer is found through the index.
+	child, _ := ii.Image(children[0])
+	ls, _ := child.Layers()
+	ld, _ := ls[0].Digest()
+	p, _ := s.blobPath(ld)
+	os.WriteFile(p, []byte("x"), 0o644)
+	if err := s.Check(ctx); err == nil || !strings.Contains(err.Error(), ld.String()) {
+		t.Fatalf("Check with a corrupt child layer: %v", err)
+	}
+}
