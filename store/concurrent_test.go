@@ -3,6 +3,8 @@ package store
 import (
 	"context"
 	"fmt"
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/random"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -23,46 +25,57 @@ const (
 	helperName = "TABULA_STORE_TEST_NAME"
 )
 
-// TestWriterProcess is not a test: it is the writer process the tests below
-// start. It writes images until killed ("loop") or once ("once").
-func TestWriterProcess(t *testing.T) {
-	dir := os.Getenv(helperDir)
-	if dir == "" {
-		t.Skip("only runs as a helper process")
+// TestMain runs the test binary as a writer process when the tests below
+// start it so, and the tests otherwise.
+func TestMain(m *testing.M) {
+	if dir := os.Getenv(helperDir); dir != "" {
+		os.Exit(writerProcess(dir))
 	}
+	os.Exit(m.Run())
+}
+
+// writerProcess writes images until killed ("loop") or once ("once").
+func writerProcess(dir string) int {
 	ctx := context.Background()
 	s, err := Open(dir)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
-		os.Exit(2)
+		return 2
+	}
+	prefix := os.Getenv(helperName)
+	image := func(size, layers int64) v1.Image {
+		img, err := random.Image(size, layers)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			os.Exit(2)
+		}
+		return img
 	}
 	switch os.Getenv(helperMode) {
 	case "once":
-		img := randomImage(t, 3, time.Now())
-		if _, err := s.Write(ctx, img, os.Getenv(helperName)); err != nil {
+		if _, err := s.Write(ctx, image(256, 3), prefix); err != nil {
 			fmt.Fprintln(os.Stderr, err)
-			os.Exit(1)
+			return 1
 		}
 	case "loop":
 		for i := 0; ; i++ {
-			img := randomImageSized(t, 1<<20, 3, time.Now())
-			if _, err := s.Write(ctx, img, fmt.Sprintf("%s%d", os.Getenv(helperName), i)); err != nil {
+			if _, err := s.Write(ctx, image(1<<20, 3), fmt.Sprintf("%s%d", prefix, i)); err != nil {
 				fmt.Fprintln(os.Stderr, err)
-				os.Exit(1)
+				return 1
 			}
 			if i%3 == 2 {
-				if _, err := s.Remove(ctx, fmt.Sprintf("%s%d", os.Getenv(helperName), i-1), false); err != nil {
+				if _, err := s.Remove(ctx, fmt.Sprintf("%s%d", prefix, i-1), false); err != nil {
 					fmt.Fprintln(os.Stderr, err)
-					os.Exit(1)
+					return 1
 				}
 			}
 		}
 	}
-	os.Exit(0)
+	return 0
 }
 
 func helper(t *testing.T, dir, mode, name string) *exec.Cmd {
-	cmd := exec.Command(os.Args[0], "-test.run=^TestWriterProcess$")
+	cmd := exec.Command(os.Args[0])
 	cmd.Env = append(os.Environ(), helperDir+"="+dir, helperMode+"="+mode, helperName+"="+name)
 	cmd.Stderr = os.Stderr
 	return cmd
