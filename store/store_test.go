@@ -1,6 +1,8 @@
 package store
 
 import (
+	"bytes"
+	"compress/gzip"
 	"context"
 	"errors"
 	"fmt"
@@ -469,5 +471,49 @@ func TestForeignIndex(t *testing.T) {
 	os.WriteFile(p, []byte("x"), 0o644)
 	if err := s.Check(ctx); err == nil || !strings.Contains(err.Error(), ld.String()) {
 		t.Fatalf("Check with a corrupt child layer: %v", err)
+	}
+}
+
+// A layer blob replaced by another valid gzip stream of the same tar still
+// fails when read uncompressed: the compressed bytes are verified too.
+func TestUncompressedReadIsVerified(t *testing.T) {
+	ctx := context.Background()
+	s := openT(t)
+	img := randomImage(t, 1, time.Unix(1, 0))
+	if _, err := s.Write(ctx, img, "v"); err != nil {
+		t.Fatal(err)
+	}
+	ls, _ := img.Layers()
+	ld, _ := ls[0].Digest()
+	rc, _ := ls[0].Uncompressed()
+	tarBytes, _ := io.ReadAll(rc)
+	var buf bytes.Buffer
+	zw, _ := gzip.NewWriterLevel(&buf, gzip.BestCompression)
+	zw.Header.Comment = "not the stored blob"
+	zw.Write(tarBytes)
+	zw.Close()
+	p, _ := s.blobPath(ld)
+	if old, _ := os.ReadFile(p); bytes.Equal(old, buf.Bytes()) {
+		t.Fatal("the replacement blob is the same as the stored one")
+	}
+	if err := os.WriteFile(p, buf.Bytes(), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	got, err := s.Image(ctx, "v")
+	if err != nil {
+		t.Fatal(err)
+	}
+	gl, err := got.LayerByDigest(ld)
+	if err != nil {
+		t.Fatal(err)
+	}
+	u, err := gl.Uncompressed()
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = io.Copy(io.Discard, u)
+	u.Close()
+	if !errors.Is(err, errdefs.ErrCorrupt) {
+		t.Fatalf("reading a replaced layer uncompressed: %v, want a corruption error", err)
 	}
 }
