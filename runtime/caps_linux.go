@@ -1,6 +1,7 @@
 package runtime
 
 import (
+	"errors"
 	"fmt"
 	"strings"
 	"unsafe"
@@ -74,8 +75,20 @@ func applyUserAndCaps(p *specs.Process) error {
 	if err := unix.Prctl(unix.PR_SET_KEEPCAPS, 0, 0, 0, 0); err != nil {
 		return fmt.Errorf("clear keep-capabilities: %w", err)
 	}
-	if err := caps.Apply(capability.CAPS | capability.AMBS); err != nil {
+	if err := caps.Apply(capability.CAPS); err != nil {
 		return fmt.Errorf("set capabilities: %w", err)
+	}
+	// An ambient capability must also be permitted and inheritable; specs
+	// (runc's own example among them) often list ambient capabilities
+	// without inheritable ones: those are skipped, as runc does.
+	ambient, _ := parseCaps(pc.Ambient)
+	if err := capability.ResetAmbient(); err != nil && len(ambient) > 0 {
+		return fmt.Errorf("reset ambient capabilities: %w", err)
+	}
+	for _, c := range ambient {
+		if err := capability.SetAmbient(true, c); err != nil && !errors.Is(err, unix.EPERM) {
+			return fmt.Errorf("raise ambient capability %s: %w", c, err)
+		}
 	}
 	return nil
 }

@@ -59,11 +59,12 @@ func newCgroup(path string, res *specs.LinuxResources) (*containerCgroup, error)
 		return nil, fmt.Errorf("memory limit %d bytes is below the minimum of %d bytes (6 MiB): %w", *res.Memory.Limit, minMemory, errdefs.ErrInvalidArgument)
 	}
 	c := &containerCgroup{path: path}
-	if res.Pids != nil {
-		r := *res
-		r.Pids = nil // see setPidsLimit
-		res = &r
-	}
+	r := *res
+	r.Pids = nil // see setPidsLimit
+	// The devices every container gets stay allowed whatever the spec's
+	// rules deny, as runc does.
+	r.Devices = append(append([]specs.LinuxDeviceCgroup(nil), res.Devices...), DefaultDeviceRules()[1:]...)
+	res = &r
 	if unifiedHost() {
 		m, err := cgroup2.NewManager(cgroupRoot, path, cgroup2.ToResources(res))
 		if err != nil {
@@ -164,38 +165,53 @@ func (c *containerCgroup) openDir() (*os.File, error) {
 }
 
 // enterThread moves the calling OS thread into the v1 cgroup, so that a
-// process it forks is born there (v1 has no CLONE_INTO_CGROUP). The
-// returned function moves the thread back once the fork is done, so that
-// tabula itself never counts as one of the container's processes.
+// process it forks is born there (v1 has no CLONE_INTO_CGROUP) and the
+// limits hold from the container process's first instruction. The thread
+// writes "0" (itself) to each hierarchy's tasks file: a thread moving
+// itself spares the kernel the process-wide lock, and its RCU grace
+// period, that moving another task costs. The returned function moves
+// the thread back once the fork is done, so that tabula itself never
+// counts as one of the container's processes.
 func (c *containerCgroup) enterThread() (leave func(), err error) {
 	if c.v1 == nil {
 		return func() {}, nil
 	}
-	tid := unix.Gettid()
-	orig, err := cgroup1.ParseCgroupFile(fmt.Sprintf("/proc/self/task/%d/cgroup", tid))
+	orig, err := cgroup1.ParseCgroupFile(fmt.Sprintf("/proc/self/task/%d/cgroup", unix.Gettid()))
 	if err != nil {
 		return nil, err
 	}
-	// Opened now: the thread may be in another mount namespace when it
-	// leaves.
-	var back []*os.File
+	var back []int
+	leave = func() {
+		for _, fd := range back {
+			unix.Write(fd, []byte("0"))
+			unix.Close(fd)
+		}
+	}
 	for _, s := range c.v1.Subsystems() {
-		if p, ok := orig[string(s.Name())]; ok {
-			if f, err := os.OpenFile(filepath.Join(cgroupRoot, string(s.Name()), p, "tasks"), os.O_WRONLY, 0); err == nil {
-				back = append(back, f)
-			}
+		name := string(s.Name())
+		p, ok := orig[name]
+		if !ok {
+			continue
+		}
+		fd, err := unix.Open(filepath.Join(cgroupRoot, name, p, "tasks"), unix.O_WRONLY|unix.O_CLOEXEC, 0)
+		if err != nil {
+			leave()
+			return nil, err
+		}
+		back = append(back, fd)
+		in, err := unix.Open(filepath.Join(cgroupRoot, name, c.path, "tasks"), unix.O_WRONLY|unix.O_CLOEXEC, 0)
+		if err != nil {
+			leave()
+			return nil, err
+		}
+		_, err = unix.Write(in, []byte("0"))
+		unix.Close(in)
+		if err != nil {
+			leave()
+			return nil, fmt.Errorf("%s: %w", filepath.Join(cgroupRoot, name, c.path, "tasks"), err)
 		}
 	}
-	if err := c.v1.AddTask(cgroup1.Process{Pid: tid}); err != nil {
-		closeAll(back)
-		return nil, err
-	}
-	return func() {
-		for _, f := range back {
-			f.Write([]byte(strconv.Itoa(tid)))
-			f.Close()
-		}
-	}, nil
+	return leave, nil
 }
 
 // pids lists the processes in the cgroup.

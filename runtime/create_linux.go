@@ -133,16 +133,11 @@ func (r *Runtime) create(ctx context.Context, id, bundle string, opts CreateOpti
 		}, nil
 	}
 	ch := &child{cmd: cmd, cg: cg}
-	console, err := ch.start(ctx, true, cfg, func() (func(), error) {
-		if err := setnsAll(join, nsFiles); err != nil {
-			return nil, err
-		}
-		leave, err := cg.enterThread()
-		if err != nil {
-			return nil, fmt.Errorf("enter cgroup %s: %w", cg.path, err)
-		}
-		return leave, nil
-	})
+	var enter func() error
+	if len(join) > 0 {
+		enter = func() error { return setnsAll(join, nsFiles) }
+	}
+	console, err := ch.start(ctx, true, cfg, enter, cg)
 	if err != nil {
 		return nil, fmt.Errorf("create container %s: %w", id, err)
 	}
@@ -202,8 +197,8 @@ func compileAsync(s *specs.LinuxSeccomp) <-chan func() ([]byte, error) {
 // newInitCmd prepares the re-execution of tabula as an init.
 func newInitCmd(mode, id string, stdin, stdout, stderr *os.File, terminal bool) (*exec.Cmd, error) {
 	cmd := &exec.Cmd{
-		Path:        initExePath,
-		Args:        []string{"tabula-init", id},
+		Path: initExePath,
+		Args: []string{"tabula-init", id},
 		// One P and no GC: the init is short-lived and single-threaded in
 		// spirit; fewer runtime threads also make its execve quicker.
 		Env:         []string{envInit + "=" + mode, "GOMAXPROCS=1", "GOGC=off"},
@@ -223,11 +218,15 @@ func newInitCmd(mode, id string, stdin, stdout, stderr *os.File, terminal bool) 
 	return cmd, nil
 }
 
-// start starts the init on a throwaway thread prepared by enter (namespaces
-// joined, cgroup entered), hands it cfg and waits for its report: created
-// (create) or the execve of the program (exec). It returns the pty master
-// when the process has a terminal.
-func (ch *child) start(ctx context.Context, create bool, config func() (*initConfig, error), enter func() (leave func(), err error)) (console *os.File, retErr error) {
+// start starts the init (from a throwaway thread that enter has moved into
+// namespaces to join, if any), puts it in cgroup cg, hands it its
+// configuration and waits for its report: created (create) or the execve
+// of the program (exec). It returns the pty master when the process has a
+// terminal.
+//
+// The init is born in the cgroup: on v2 through CLONE_INTO_CGROUP, on v1
+// because the thread that forks it has entered the cgroup first.
+func (ch *child) start(ctx context.Context, create bool, config func() (*initConfig, error), enter func() error, cg *containerCgroup) (console *os.File, retErr error) {
 	exe, err := protectedExe()
 	if err != nil {
 		return nil, err
@@ -247,14 +246,27 @@ func (ch *child) start(ctx context.Context, create bool, config func() (*initCon
 	defer syncP.Close()
 	cmd := ch.cmd
 	cmd.ExtraFiles = append([]*os.File{cfgR, syncC, exe}, cmd.ExtraFiles...)
-	err = onThrowawayThread(func() error {
-		leave, err := enter()
-		if err != nil {
-			return err
-		}
-		defer leave()
-		return cmd.Start()
-	})
+	if enter == nil && (cg == nil || cg.v1 == nil) {
+		err = cmd.Start()
+	} else {
+		err = onThrowawayThread(func() error {
+			// The cgroup first: its files are found through the host's
+			// cgroup namespace.
+			if cg != nil {
+				leave, err := cg.enterThread()
+				if err != nil {
+					return fmt.Errorf("enter cgroup %s: %w", cg.path, err)
+				}
+				defer leave()
+			}
+			if enter != nil {
+				if err := enter(); err != nil {
+					return err
+				}
+			}
+			return cmd.Start()
+		})
+	}
 	syncC.Close()
 	if err != nil {
 		return nil, err

@@ -88,16 +88,7 @@ func (r *Runtime) exec(ctx context.Context, id string, p *specs.Process, opts Ex
 		}
 		return &initConfig{Process: proc, Seccomp: prog}, nil
 	}
-	console, err := ch.start(ctx, false, cfg, func() (func(), error) {
-		leave := func() {}
-		if cg != nil {
-			var err error
-			if leave, err = cg.enterThread(); err != nil {
-				return nil, fmt.Errorf("enter cgroup %s: %w", cg.path, err)
-			}
-		}
-		return leave, setnsAll(join, nsFiles)
-	})
+	console, err := ch.start(ctx, false, cfg, func() error { return setnsAll(join, nsFiles) }, cg)
 	if err != nil {
 		return nil, fmt.Errorf("exec in container %s: %w", id, err)
 	}
