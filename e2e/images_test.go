@@ -516,6 +516,12 @@ func TestPruneAndDf(t *testing.T) {
 	if !strings.Contains(out, "<none>") || !strings.Contains(out, imageID(t, b)[7:19]) {
 		t.Fatalf("after moving the tag, images:\n%s", out)
 	}
+	if q := strings.TrimSpace(e.ok("images", "-q", "--no-trunc", "--filter", "dangling=true")); q != imageID(t, a) {
+		t.Fatalf("images --filter dangling=true: %q", q)
+	}
+	if q := strings.TrimSpace(e.ok("images", "-q", "--no-trunc", "-f", "reference=p*")); q != imageID(t, b) {
+		t.Fatalf("images -f reference=p*: %q", q)
+	}
 	out = e.ok("system", "df")
 	if !regexpMatch(`(?m)^Images\s+2\s+1\s+`, out) {
 		t.Fatalf("system df:\n%s", out)

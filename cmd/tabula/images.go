@@ -9,6 +9,7 @@ import (
 	"io"
 	"math"
 	"os"
+	"path"
 	"path/filepath"
 	"strings"
 	"text/tabwriter"
@@ -157,7 +158,58 @@ type imagesOptions struct {
 	digests bool
 	quiet   bool
 	noTrunc bool
+	all     bool
 	format  string
+	filters []string
+}
+
+// imageFilter is what --filter keeps: dangling=true|false and
+// reference=PATTERN (a glob on REPOSITORY[:TAG]), as Docker's.
+type imageFilter struct {
+	dangling   *bool
+	references []string
+}
+
+func parseImageFilters(fs []string) (imageFilter, error) {
+	var f imageFilter
+	for _, kv := range fs {
+		k, v, ok := strings.Cut(kv, "=")
+		switch {
+		case ok && k == "dangling" && (v == "true" || v == "false"):
+			b := v == "true"
+			f.dangling = &b
+		case ok && k == "reference" && v != "":
+			if _, err := path.Match(v, ""); err != nil {
+				return f, fmt.Errorf("--filter %q: %v: %w", kv, err, errdefs.ErrInvalidArgument)
+			}
+			f.references = append(f.references, v)
+		default:
+			return f, fmt.Errorf("--filter %q: want dangling=true|false or reference=PATTERN: %w", kv, errdefs.ErrInvalidArgument)
+		}
+	}
+	return f, nil
+}
+
+func (f imageFilter) keep(name string) bool {
+	if f.dangling != nil && *f.dangling != (name == "") {
+		return false
+	}
+	if len(f.references) == 0 {
+		return true
+	}
+	if name == "" {
+		return false
+	}
+	repo, _ := store.SplitName(name)
+	for _, p := range f.references {
+		if ok, _ := path.Match(p, name); ok {
+			return true
+		}
+		if ok, _ := path.Match(p, repo); ok {
+			return true
+		}
+	}
+	return false
 }
 
 func newImagesCmd(g *globalOptions) *cobra.Command {
@@ -174,7 +226,9 @@ func newImagesCmd(g *globalOptions) *cobra.Command {
 	f.BoolVar(&o.digests, "digests", false, "show the manifest digests")
 	f.BoolVarP(&o.quiet, "quiet", "q", false, "print only image IDs")
 	f.BoolVar(&o.noTrunc, "no-trunc", false, "print full image IDs")
-	f.StringVar(&o.format, "format", "", "output format: json (one object per line) or table")
+	f.StringVar(&o.format, "format", "", "output format: json (one object per line), table or a Go template")
+	f.BoolVarP(&o.all, "all", "a", false, "show all images (tabula keeps no intermediate images, so the same as without)")
+	f.StringArrayVarP(&o.filters, "filter", "f", nil, "keep images matching dangling=true|false or reference=PATTERN; repeatable")
 	return cmd
 }
 
@@ -192,6 +246,10 @@ type imageRow struct {
 
 func runImages(ctx context.Context, g *globalOptions, o *imagesOptions, args []string, stdout io.Writer) error {
 	if err := formatOption(o.format); err != nil {
+		return err
+	}
+	filter, err := parseImageFilters(o.filters)
+	if err != nil {
 		return err
 	}
 	var filterRepo, filterTag string
@@ -229,6 +287,9 @@ func runImages(ctx context.Context, g *globalOptions, o *imagesOptions, args []s
 			names = []string{""}
 		}
 		for _, n := range names {
+			if !filter.keep(n) {
+				continue
+			}
 			repo, tag := "<none>", "<none>"
 			if n != "" {
 				repo, tag = store.SplitName(n)

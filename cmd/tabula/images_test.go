@@ -67,3 +67,38 @@ func TestTarMode(t *testing.T) {
 		}
 	}
 }
+
+func TestImageFilter(t *testing.T) {
+	for _, tc := range []struct {
+		filters []string
+		name    string
+		want    bool
+	}{
+		{nil, "", true},
+		{nil, "a:1", true},
+		{[]string{"dangling=true"}, "", true},
+		{[]string{"dangling=true"}, "a:1", false},
+		{[]string{"dangling=false"}, "", false},
+		{[]string{"dangling=false"}, "a:1", true},
+		{[]string{"reference=a"}, "a:1", true},
+		{[]string{"reference=a:2"}, "a:1", false},
+		{[]string{"reference=org/*"}, "org/app:v1", true},
+		{[]string{"reference=org/*"}, "other/app:v1", false},
+		{[]string{"reference=*:v1"}, "org/app:v1", false}, // * does not cross "/"
+		{[]string{"reference=*/*:v1"}, "org/app:v1", true},
+		{[]string{"reference=a"}, "", false},
+	} {
+		f, err := parseImageFilters(tc.filters)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := f.keep(tc.name); got != tc.want {
+			t.Errorf("filters %q keep(%q) = %v, want %v", tc.filters, tc.name, got, tc.want)
+		}
+	}
+	for _, bad := range []string{"dangling=maybe", "label=x", "reference=[", "nonsense"} {
+		if _, err := parseImageFilters([]string{bad}); err == nil {
+			t.Errorf("--filter %q accepted", bad)
+		}
+	}
+}
