@@ -81,6 +81,19 @@ func TestContainers(t *testing.T) {
 				spec.Process.Cwd = "/work/dir"
 			}, want: []string{"hi\n/work/dir\n" + DefaultPath + "\n"}},
 		{name: "hostname", args: []string{"hostname"}, want: []string{"box\n"}},
+		{name: "rlimits", args: []string{"sh", "-c", "ulimit -n; ulimit -Hn"}, want: []string{"1024\n1024\n"}},
+		{name: "seccomp filter", args: []string{"grep", "-E", "^(Seccomp|NoNewPrivs):", "/proc/self/status"},
+			want: []string{"NoNewPrivs:\t0\nSeccomp:\t2\n"}},
+		{name: "no-new-privileges", args: []string{"grep", "-E", "^(Seccomp|NoNewPrivs):", "/proc/self/status"},
+			setup: func(t *testing.T, rootfs string, spec *specs.Spec) { spec.Process.NoNewPrivileges = true },
+			want:  []string{"NoNewPrivs:\t1\nSeccomp:\t2\n"}},
+		{name: "seccomp unconfined", args: []string{"sh", "-c", "grep ^Seccomp: /proc/self/status; unshare -U true && echo USERNS"},
+			setup: func(t *testing.T, rootfs string, spec *specs.Spec) { spec.Linux.Seccomp = nil },
+			want:  []string{"Seccomp:\t0\n", "USERNS\n"}},
+		{name: "sysctl", args: []string{"cat", "/proc/sys/net/ipv4/ip_forward"},
+			setup: func(t *testing.T, rootfs string, spec *specs.Spec) {
+				spec.Linux.Sysctl = map[string]string{"net.ipv4.ip_forward": "1"}
+			}, want: []string{"1\n"}},
 		{name: "exit code", args: []string{"sh", "-c", "exit 3"}, code: 3},
 		{name: "killed by a signal", args: []string{"sh", "-c", "sleep 10 & kill -9 $!; wait $!; exit $?"}, code: 137},
 		{name: "read-only root", args: []string{"sh", "-c", "touch /x || echo RO; touch /dev/shm/y && echo SHM"},
@@ -319,6 +332,29 @@ func TestLifecycleAndExec(t *testing.T) {
 		t.Fatal(err)
 	}
 	assertGone(t, r, "life", bundle)
+}
+
+func BenchmarkExec(b *testing.B) {
+	bundle, spec := busyboxBundle(b, "sleep", "600")
+	writeSpec(b, bundle, spec)
+	ctx := context.Background()
+	r := &Runtime{StateDir: b.TempDir()}
+	if _, err := r.Create(ctx, "exec", bundle, CreateOptions{}); err != nil {
+		b.Fatal(err)
+	}
+	defer r.Delete(ctx, "exec", true)
+	if err := r.Start(ctx, "exec"); err != nil {
+		b.Fatal(err)
+	}
+	for b.Loop() {
+		p, err := r.Exec(ctx, "exec", &specs.Process{Args: []string{"true"}}, ExecOptions{})
+		if err != nil {
+			b.Fatal(err)
+		}
+		if st, err := p.Wait(); err != nil || st.Code != 0 {
+			b.Fatal(st, err)
+		}
+	}
 }
 
 // TestJoinNamespaces is the debug toolbox's case: a second container
