@@ -103,6 +103,11 @@ func TestContainers(t *testing.T) {
 			setup: func(t *testing.T, rootfs string, spec *specs.Spec) {
 				spec.Mounts = append(spec.Mounts, specs.Mount{Destination: "/data", Type: "bind", Source: bindSrc, Options: []string{"rbind", "ro"}})
 			}, want: []string{"bound\n", "RO\n"}},
+		{name: "file bind mount target created", args: []string{"sh", "-c", "cat /etc/new/resolv.conf; grep ' /etc/new/resolv.conf ' /proc/self/mountinfo"},
+			setup: func(t *testing.T, rootfs string, spec *specs.Spec) {
+				spec.Mounts = append(spec.Mounts, specs.Mount{Destination: "/etc/new/resolv.conf", Type: "bind",
+					Source: filepath.Join(bindSrc, "from-host"), Options: []string{"rbind", "ro"}})
+			}, want: []string{"bound\n", " ro,"}},
 		{name: "tmpfs mount", args: []string{"sh", "-c", "grep ' /scratch ' /proc/self/mountinfo"},
 			setup: func(t *testing.T, rootfs string, spec *specs.Spec) {
 				spec.Mounts = append(spec.Mounts, specs.Mount{Destination: "/scratch", Type: "tmpfs", Source: "tmpfs", Options: []string{"nosuid", "size=1m"}})
@@ -421,7 +426,7 @@ func execOut(t *testing.T, r *Runtime, id string, args ...string) (string, int) 
 }
 
 func TestTerminal(t *testing.T) {
-	bundle, spec := busyboxBundle(t, "sh", "-c", "tty; readlink /proc/self/fd/0")
+	bundle, spec := busyboxBundle(t, "sh", "-c", "tty; readlink /proc/self/fd/0; ls -l /dev/console")
 	spec.Process.Terminal = true
 	writeSpec(t, bundle, spec)
 	ctx := context.Background()
@@ -444,7 +449,7 @@ func TestTerminal(t *testing.T) {
 		t.Fatalf("wait: %+v %v", st, err)
 	}
 	out := string(<-done)
-	if !strings.Contains(out, "/dev/pts/0\r\n/dev/pts/0") {
+	if !strings.Contains(out, "/dev/pts/0\r\n/dev/pts/0\r\n") || !strings.Contains(out, "136,   0 ") {
 		t.Errorf("terminal output %q", out)
 	}
 }
