@@ -1,0 +1,545 @@
+package container
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"os/signal"
+	"path/filepath"
+	"strconv"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/creack/pty"
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"golang.org/x/sys/unix"
+	"golang.org/x/term"
+
+	"github.com/tabula-dev/tabula/errdefs"
+	"github.com/tabula-dev/tabula/runtime"
+)
+
+// MonitorName is the argv[0] that makes tabula run as the monitor of a
+// detached container.
+const MonitorName = "tabula-monitor"
+
+// ExitError carries a container's exit code to tabula's own exit.
+type ExitError struct {
+	Code int
+	Err  error // nil when the container itself exited with Code
+}
+
+func (e *ExitError) Error() string {
+	if e.Err == nil {
+		return ""
+	}
+	return e.Err.Error()
+}
+func (e *ExitError) Unwrap() error { return e.Err }
+func (e *ExitError) ExitCode() int { return e.Code }
+
+// startFailure turns an error of creating or starting a container into
+// Docker's exit codes: the program's 126 or 127, 125 for everything else.
+func startFailure(err error) error {
+	var pe *runtime.ProgramError
+	if errors.As(err, &pe) {
+		return &ExitError{Code: pe.Code, Err: err}
+	}
+	return &ExitError{Code: 125, Err: err}
+}
+
+func (c *Containers) runtime() *runtime.Runtime {
+	return &runtime.Runtime{StateDir: c.StateDir()}
+}
+
+// Stdio are the terminal or pipes of a foreground container or exec.
+type Stdio struct {
+	In, Out, Err *os.File
+}
+
+// forwardedSignals are relayed to a foreground container's PID 1.
+var forwardedSignals = []os.Signal{
+	unix.SIGHUP, unix.SIGINT, unix.SIGQUIT, unix.SIGTERM, unix.SIGUSR1, unix.SIGUSR2,
+	unix.SIGALRM, unix.SIGCONT, unix.SIGTSTP, unix.SIGTTIN, unix.SIGTTOU, unix.SIGPWR,
+}
+
+// Run runs a created container in the foreground: stdio passed through
+// (a pty with Config.Tty), signals forwarded to its PID 1. It returns the
+// container's exit code; with AutoRemove the container is removed after.
+func (c *Containers) Run(ctx context.Context, rec *Record, stdio Stdio) (int, error) {
+	rt := c.runtime()
+	bg := context.WithoutCancel(ctx)
+	cleanup := func() {
+		if rec.HostConfig.AutoRemove {
+			c.removeAll(bg, rec)
+		} else {
+			rt.Delete(bg, rec.ID, true)
+		}
+	}
+	rootfs, err := c.rootfs(rec.ID)
+	if err != nil {
+		c.removeAll(bg, rec)
+		return 0, startFailure(err)
+	}
+	opts := runtime.CreateOptions{Stdout: stdio.Out, Stderr: stdio.Err, Rootfs: rootfs}
+	if rec.Config.OpenStdin {
+		opts.Stdin = stdio.In
+	}
+	// Signals are caught before the container exists, so none is lost.
+	sigc := make(chan os.Signal, 16)
+	signal.Notify(sigc, forwardedSignals...)
+	defer signal.Stop(sigc)
+	ctr, err := rt.Create(ctx, rec.ID, c.Dir(rec.ID), opts)
+	if err != nil {
+		c.fail(rec, err)
+		cleanup()
+		return 0, startFailure(err)
+	}
+	var console io.Closer
+	var copied sync.WaitGroup
+	if ctr.Console != nil {
+		console = ctr.Console
+		restore := attachTerminal(ctr.Console, stdio, rec.Config.OpenStdin, &copied)
+		defer restore()
+	}
+	if err := rt.Start(ctx, rec.ID); err != nil {
+		ctr.Wait()
+		if console != nil {
+			console.Close()
+		}
+		c.fail(rec, err)
+		cleanup()
+		return 0, startFailure(err)
+	}
+	rec.State = State{Status: StatusRunning, Running: true, Pid: ctr.Pid, StartedAt: time.Now().UTC()}
+	c.Save(rec)
+	done := make(chan struct{})
+	go func() {
+		for {
+			select {
+			case s := <-sigc:
+				rt.Kill(bg, rec.ID, s.(syscall.Signal), false)
+			case <-done:
+				return
+			}
+		}
+	}()
+	st, err := ctr.Wait()
+	close(done)
+	copied.Wait()
+	if console != nil {
+		console.Close()
+	}
+	if err != nil {
+		cleanup()
+		return 0, &ExitError{Code: 125, Err: err}
+	}
+	c.finish(rec, st)
+	cleanup()
+	return st.Code, nil
+}
+
+// attachTerminal connects a pty master to stdio: raw mode on a terminal
+// stdin, window size forwarded. It returns the function restoring stdin.
+func attachTerminal(console *os.File, stdio Stdio, interactive bool, copied *sync.WaitGroup) func() {
+	restore := func() {}
+	fd := int(stdio.In.Fd())
+	if term.IsTerminal(fd) {
+		if w, h, err := term.GetSize(fd); err == nil {
+			pty.Setsize(console, &pty.Winsize{Rows: uint16(h), Cols: uint16(w)})
+		}
+		winch := make(chan os.Signal, 1)
+		signal.Notify(winch, unix.SIGWINCH)
+		go func() {
+			for range winch {
+				if w, h, err := term.GetSize(fd); err == nil {
+					pty.Setsize(console, &pty.Winsize{Rows: uint16(h), Cols: uint16(w)})
+				}
+			}
+		}()
+		if interactive {
+			if old, err := term.MakeRaw(fd); err == nil {
+				restore = func() { term.Restore(fd, old); signal.Stop(winch) }
+			}
+		}
+	}
+	if interactive {
+		go io.Copy(console, stdio.In)
+	}
+	copied.Add(1)
+	go func() {
+		defer copied.Done()
+		io.Copy(stdio.Out, console)
+	}()
+	return restore
+}
+
+// fail records that rec's container could not start.
+func (c *Containers) fail(rec *Record, err error) {
+	rec.State = State{Status: StatusExited, ExitCode: 125, Error: err.Error(), FinishedAt: time.Now().UTC()}
+	var pe *runtime.ProgramError
+	if errors.As(err, &pe) {
+		rec.State.ExitCode = pe.Code
+	}
+	c.Save(rec)
+}
+
+// finish records how rec's container ended.
+func (c *Containers) finish(rec *Record, st runtime.ExitStatus) {
+	rec.State.Status = StatusExited
+	rec.State.Running = false
+	rec.State.Pid = 0
+	rec.State.ExitCode = st.Code
+	rec.State.OOMKilled = st.OOMKilled
+	rec.State.FinishedAt = time.Now().UTC()
+	c.Save(rec)
+}
+
+// removeAll deletes everything of rec's container: its process and cgroup,
+// its runtime state, its directory and its name.
+func (c *Containers) removeAll(ctx context.Context, rec *Record) error {
+	if err := c.runtime().Delete(ctx, rec.ID, true); err != nil && !errdefs.IsNotFound(err) {
+		return fmt.Errorf("remove container %s: %w", shortID(rec.ID), err)
+	}
+	// Let a monitor that is recording the exit finish first.
+	if rec.Monitor != os.Getpid() {
+		for i := 0; i < 200 && alive(rec.Monitor, rec.MonitorStart); i++ {
+			time.Sleep(10 * time.Millisecond)
+		}
+	}
+	if err := os.RemoveAll(c.Dir(rec.ID)); err != nil {
+		return fmt.Errorf("remove container %s: %w", shortID(rec.ID), err)
+	}
+	c.releaseName(trimSlash(rec.Name), rec.ID)
+	return nil
+}
+
+func trimSlash(s string) string {
+	if len(s) > 0 && s[0] == '/' {
+		return s[1:]
+	}
+	return s
+}
+
+// StartDetached hands a created container to a new monitor process (tabula
+// re-executed in its own session) and returns once the container runs, or
+// with the reason it could not start (everything then removed).
+func (c *Containers) StartDetached(ctx context.Context, rec *Record) error {
+	exe, err := os.Executable()
+	if err != nil {
+		return startFailure(err)
+	}
+	r, w, err := os.Pipe()
+	if err != nil {
+		return startFailure(err)
+	}
+	defer r.Close()
+	cmd := &exec.Cmd{
+		Path:        exe,
+		Args:        []string{MonitorName, c.Root, rec.ID},
+		Env:         []string{"GOMAXPROCS=1", "GOGC=20"},
+		ExtraFiles:  []*os.File{w},
+		SysProcAttr: &syscall.SysProcAttr{Setsid: true},
+	}
+	if err := cmd.Start(); err != nil {
+		w.Close()
+		c.removeAll(context.WithoutCancel(ctx), rec)
+		return startFailure(err)
+	}
+	w.Close()
+	b, _ := io.ReadAll(r)
+	if string(b) == "ok" {
+		cmd.Process.Release()
+		return nil
+	}
+	cmd.Wait() // the monitor cleaned up before it exited
+	var rep monitorReport
+	if json.Unmarshal(b, &rep) != nil || rep.Message == "" {
+		rep = monitorReport{Code: 125, Message: fmt.Sprintf("the monitor of container %s died before it started (%s)", shortID(rec.ID), cmd.ProcessState)}
+		c.removeAll(context.WithoutCancel(ctx), rec)
+	}
+	return &ExitError{Code: rep.Code, Err: errors.New(rep.Message)}
+}
+
+type monitorReport struct {
+	Code    int    `json:"code"`
+	Message string `json:"message"`
+}
+
+// Monitor is the body of a detached container's monitor process: it creates
+// and starts the container, reports on fd 3, writes the logs, reaps the
+// container and records its exit. args are the root and the container ID.
+func Monitor(args []string) int {
+	report := os.NewFile(3, "report")
+	if len(args) != 2 {
+		return 2
+	}
+	c := &Containers{Root: args[0]}
+	ctx := context.Background()
+	rec, err := c.Load(args[1])
+	if err != nil {
+		json.NewEncoder(report).Encode(monitorReport{Code: 125, Message: err.Error()})
+		return 1
+	}
+	rec.Monitor, rec.MonitorStart = selfStart()
+	code, err := c.monitor(ctx, rec, report)
+	if err != nil {
+		var ee *ExitError
+		code := 125
+		if errors.As(err, &ee) {
+			code = ee.Code
+		}
+		json.NewEncoder(report).Encode(monitorReport{Code: code, Message: err.Error()})
+		report.Close()
+		c.removeAll(ctx, rec)
+		return 1
+	}
+	_ = code
+	return 0
+}
+
+func (c *Containers) monitor(ctx context.Context, rec *Record, report *os.File) (int, error) {
+	rt := c.runtime()
+	rootfs, err := c.rootfs(rec.ID)
+	if err != nil {
+		return 0, err
+	}
+	lf, err := os.OpenFile(rec.LogPath, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o640)
+	if err != nil {
+		return 0, err
+	}
+	defer lf.Close()
+	logs := &logFile{f: lf}
+	opts := runtime.CreateOptions{Rootfs: rootfs}
+	var outR, errR *os.File
+	if !rec.Config.Tty {
+		var outW, errW *os.File
+		if outR, outW, err = os.Pipe(); err != nil {
+			return 0, err
+		}
+		if errR, errW, err = os.Pipe(); err != nil {
+			return 0, err
+		}
+		opts.Stdout, opts.Stderr = outW, errW
+		defer outW.Close()
+		defer errW.Close()
+	}
+	signal.Ignore(unix.SIGHUP, unix.SIGPIPE)
+	ctr, err := rt.Create(ctx, rec.ID, c.Dir(rec.ID), opts)
+	if opts.Stdout != nil {
+		opts.Stdout.Close()
+		opts.Stderr.Close()
+	}
+	if err != nil {
+		return 0, startFailure(err)
+	}
+	var copied sync.WaitGroup
+	if ctr.Console != nil {
+		copied.Add(1)
+		go func() { defer copied.Done(); logs.copyLines("stdout", ctr.Console) }()
+	} else {
+		copied.Add(2)
+		go func() { defer copied.Done(); logs.copyLines("stdout", outR) }()
+		go func() { defer copied.Done(); logs.copyLines("stderr", errR) }()
+	}
+	if err := rt.Start(ctx, rec.ID); err != nil {
+		ctr.Wait()
+		return 0, startFailure(err)
+	}
+	rec.State = State{Status: StatusRunning, Running: true, Pid: ctr.Pid, StartedAt: time.Now().UTC()}
+	if err := c.Save(rec); err != nil {
+		rt.Delete(ctx, rec.ID, true)
+		return 0, err
+	}
+	report.Write([]byte("ok"))
+	report.Close()
+	st, err := ctr.Wait()
+	if ctr.Console != nil {
+		// The pty gives EIO once the last process holding it is gone.
+		go func() { time.Sleep(time.Second); ctr.Console.Close() }()
+	}
+	copied.Wait()
+	if err != nil {
+		st = runtime.ExitStatus{Code: 255}
+	}
+	c.finish(rec, st)
+	if rec.HostConfig.AutoRemove {
+		c.removeAll(ctx, rec)
+	} else {
+		rt.Delete(ctx, rec.ID, true)
+	}
+	return st.Code, nil
+}
+
+// Kill sends sig to the container's PID 1.
+func (c *Containers) Kill(ctx context.Context, rec *Record, sig syscall.Signal) error {
+	if rec.State.Status != StatusRunning {
+		return fmt.Errorf("container %s is not running: %w", trimSlash(rec.Name), errdefs.ErrFailedPrecondition)
+	}
+	return c.runtime().Kill(ctx, rec.ID, sig, false)
+}
+
+// Stop sends the container's stop signal, then SIGKILL to all its processes
+// after timeout, and waits for its exit to be recorded.
+func (c *Containers) Stop(ctx context.Context, rec *Record, timeout time.Duration) error {
+	if rec.State.Status != StatusRunning {
+		return nil // Docker's stop of a stopped container succeeds
+	}
+	sig := unix.SIGTERM
+	if rec.Config.StopSignal != "" {
+		if s, err := ParseSignal(rec.Config.StopSignal); err == nil {
+			sig = s
+		}
+	}
+	rt := c.runtime()
+	if err := rt.Kill(ctx, rec.ID, sig, false); err != nil && !errors.Is(err, errdefs.ErrFailedPrecondition) {
+		return err
+	}
+	if !c.waitExit(ctx, rec, timeout) {
+		rt.Kill(ctx, rec.ID, unix.SIGKILL, true)
+		c.waitExit(ctx, rec, 10*time.Second)
+	}
+	// The owner records the exit right after it reaps the process.
+	for i := 0; i < 300; i++ {
+		r, err := c.Load(rec.ID)
+		if err != nil || c.Refresh(ctx, r).State.Status == StatusExited {
+			return nil
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	return nil
+}
+
+// waitExit waits up to d for the container's process to end.
+func (c *Containers) waitExit(ctx context.Context, rec *Record, d time.Duration) bool {
+	deadline := time.Now().Add(d)
+	for {
+		if !c.processAlive(ctx, rec.ID) {
+			return true
+		}
+		if time.Now().After(deadline) || ctx.Err() != nil {
+			return false
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// Remove deletes a container; a running one only with force (killed first).
+func (c *Containers) Remove(ctx context.Context, rec *Record, force bool) error {
+	if rec.State.Status == StatusRunning && !force {
+		return fmt.Errorf("container %s is running: stop it first (tabula stop %s) or use rm -f: %w",
+			trimSlash(rec.Name), trimSlash(rec.Name), errdefs.ErrFailedPrecondition)
+	}
+	return c.removeAll(ctx, rec)
+}
+
+// Wait blocks until the container has exited and returns its exit code.
+func (c *Containers) Wait(ctx context.Context, rec *Record) (int, error) {
+	for {
+		r, err := c.Load(rec.ID)
+		if err != nil {
+			return 0, err
+		}
+		r = c.Refresh(ctx, r)
+		if r.State.Status == StatusExited {
+			return r.State.ExitCode, nil
+		}
+		select {
+		case <-ctx.Done():
+			return 0, ctx.Err()
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+}
+
+// ExecOptions are the flags of `tabula exec`.
+type ExecOptions struct {
+	Cmd         []string
+	User        string
+	Env         []string
+	Workdir     string
+	Tty         bool
+	Interactive bool
+}
+
+// Exec runs a process inside rec's running container and returns its exit
+// code.
+func (c *Containers) Exec(ctx context.Context, rec *Record, eo ExecOptions, stdio Stdio) (int, error) {
+	if rec.State.Status != StatusRunning {
+		return 0, &ExitError{Code: 125, Err: fmt.Errorf("container %s is not running: %w", trimSlash(rec.Name), errdefs.ErrFailedPrecondition)}
+	}
+	b, err := os.ReadFile(filepath.Join(c.Dir(rec.ID), "config.json"))
+	if err != nil {
+		return 0, startFailure(err)
+	}
+	var spec specs.Spec
+	if err := json.Unmarshal(b, &spec); err != nil {
+		return 0, startFailure(err)
+	}
+	p := *spec.Process
+	p.Args = eo.Cmd
+	p.Terminal = eo.Tty
+	p.ConsoleSize = nil
+	if eo.Workdir != "" {
+		p.Cwd = eo.Workdir
+	}
+	if eo.User != "" {
+		u, home, err := resolveUser(eo.User, rootReader("/proc/"+strconv.Itoa(rec.State.Pid)+"/root"))
+		if err != nil {
+			return 0, startFailure(err)
+		}
+		p.User = u
+		p.Env = mergeEnv(p.Env, "HOME="+home)
+	}
+	for _, e := range eo.Env {
+		kv, err := envValue(e)
+		if err != nil {
+			return 0, startFailure(invalid("-e: %v", err))
+		}
+		if kv != "" {
+			p.Env = mergeEnv(p.Env, kv)
+		}
+	}
+	opts := runtime.ExecOptions{Stdout: stdio.Out, Stderr: stdio.Err}
+	if eo.Interactive {
+		opts.Stdin = stdio.In
+	}
+	sigc := make(chan os.Signal, 16)
+	signal.Notify(sigc, forwardedSignals...)
+	defer signal.Stop(sigc)
+	proc, err := c.runtime().Exec(ctx, rec.ID, &p, opts)
+	if err != nil {
+		return 0, startFailure(err)
+	}
+	var copied sync.WaitGroup
+	if proc.Console != nil {
+		restore := attachTerminal(proc.Console, stdio, eo.Interactive, &copied)
+		defer restore()
+	}
+	done := make(chan struct{})
+	go func() {
+		for {
+			select {
+			case s := <-sigc:
+				unix.Kill(proc.Pid, s.(syscall.Signal))
+			case <-done:
+				return
+			}
+		}
+	}()
+	st, err := proc.Wait()
+	close(done)
+	copied.Wait()
+	if proc.Console != nil {
+		proc.Console.Close()
+	}
+	if err != nil {
+		return 0, &ExitError{Code: 125, Err: err}
+	}
+	return st.Code, nil
+}

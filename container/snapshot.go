@@ -1,0 +1,175 @@
+package container
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+
+	"github.com/tabula-dev/tabula/layer"
+)
+
+// maxMountData is the kernel's limit on a mount's option string: one page.
+const maxMountData = 4096
+
+// Snapshots is a small snapshotter in containerd's vocabulary: every image
+// layer unpacked once under <root>/layers/sha256/<hex> and shared read-only
+// by all containers (View), and per container an overlay upper and work dir
+// on top of them (Prepare, Remove).
+type Snapshots struct {
+	Root string // tabula's root directory
+}
+
+func (s *Snapshots) layersDir() string { return filepath.Join(s.Root, "layers") }
+
+// Unpack returns the directory holding l's content, unpacking it first when
+// no earlier run did. The layer is extracted into a temporary directory and
+// renamed into place, so concurrent runs never see half a layer and a crash
+// leaves only a temporary directory behind (removed by the next Unpack).
+func (s *Snapshots) Unpack(ctx context.Context, l v1.Layer) (string, error) {
+	diffID, err := l.DiffID()
+	if err != nil {
+		return "", fmt.Errorf("read a layer's diff ID: %w", err)
+	}
+	dir := filepath.Join(s.layersDir(), diffID.Algorithm, diffID.Hex)
+	if _, err := os.Stat(dir); err == nil {
+		return dir, nil
+	}
+	if err := os.MkdirAll(filepath.Dir(dir), 0o700); err != nil {
+		return "", err
+	}
+	tmp, err := os.MkdirTemp(s.layersDir(), ".tmp-"+diffID.Hex[:12]+"-")
+	if err != nil {
+		return "", err
+	}
+	defer os.RemoveAll(tmp) // gone already after a successful rename
+	if err := os.Chmod(tmp, 0o755); err != nil {
+		return "", err
+	}
+	rc, err := l.Uncompressed()
+	if err != nil {
+		return "", fmt.Errorf("open layer %s: %w", diffID, err)
+	}
+	err = layer.Extract(ctx, rc, tmp, layer.ExtractOptions{Whiteouts: layer.OverlayWhiteouts})
+	if cerr := rc.Close(); err == nil {
+		err = cerr // a digest mismatch shows at Close
+	}
+	if err != nil {
+		return "", fmt.Errorf("unpack layer %s: %w", diffID, err)
+	}
+	if err := os.Rename(tmp, dir); err != nil {
+		if _, serr := os.Stat(dir); serr == nil {
+			return dir, nil // another run unpacked it first
+		}
+		return "", fmt.Errorf("unpack layer %s: %w", diffID, err)
+	}
+	return dir, nil
+}
+
+// View unpacks the layers of img and returns their directories, bottom layer
+// first. An image with no layers gets one empty directory.
+func (s *Snapshots) View(ctx context.Context, img v1.Image) ([]string, error) {
+	layers, err := img.Layers()
+	if err != nil {
+		return nil, fmt.Errorf("read the image's layers: %w", err)
+	}
+	var dirs []string
+	for _, l := range layers {
+		d, err := s.Unpack(ctx, l)
+		if err != nil {
+			return nil, err
+		}
+		dirs = append(dirs, d)
+	}
+	if len(dirs) == 0 {
+		empty := filepath.Join(s.layersDir(), "empty")
+		if err := os.MkdirAll(empty, 0o755); err != nil {
+			return nil, err
+		}
+		dirs = append(dirs, empty)
+	}
+	return dirs, nil
+}
+
+// Prepare makes the writable layer of a container in dir (dir/upper and
+// dir/work) over lowers (bottom first) and returns the overlay mount that
+// runtime.CreateOptions.Rootfs takes.
+func (s *Snapshots) Prepare(dir string, lowers []string) ([]specs.Mount, error) {
+	upper, work := filepath.Join(dir, "upper"), filepath.Join(dir, "work")
+	for _, d := range []string{upper, work} {
+		if err := os.MkdirAll(d, 0o755); err != nil {
+			return nil, err
+		}
+	}
+	// overlayfs lists the top layer first.
+	top := make([]string, len(lowers))
+	for i, l := range lowers {
+		top[len(lowers)-1-i] = l
+	}
+	opts := []string{"lowerdir=" + strings.Join(top, ":"), "upperdir=" + upper, "workdir=" + work}
+	if len(strings.Join(opts, ",")) >= maxMountData {
+		// Too long for one page: short links under <root>/l name the layers.
+		short, err := s.shortLinks(top)
+		if err != nil {
+			return nil, err
+		}
+		opts[0] = "lowerdir=" + strings.Join(short, ":")
+		if len(strings.Join(opts, ",")) >= maxMountData {
+			return nil, fmt.Errorf("the image has %d layers, too many for one overlay mount; squash some of them", len(lowers))
+		}
+	}
+	return []specs.Mount{{Type: "overlay", Source: "overlay", Options: opts}}, nil
+}
+
+// shortLinks returns for each layer directory a symlink <root>/l/<12 hex>
+// pointing at it.
+func (s *Snapshots) shortLinks(dirs []string) ([]string, error) {
+	ldir := filepath.Join(s.Root, "l")
+	if err := os.MkdirAll(ldir, 0o700); err != nil {
+		return nil, err
+	}
+	out := make([]string, len(dirs))
+	for i, d := range dirs {
+		name := filepath.Base(d)
+		if len(name) > 12 {
+			name = name[:12]
+		}
+		link := filepath.Join(ldir, name)
+		if err := os.Symlink(d, link); err != nil && !errors.Is(err, os.ErrExist) {
+			return nil, err
+		}
+		if t, err := os.Readlink(link); err != nil || t != d {
+			return nil, fmt.Errorf("short layer link %s does not point at %s", link, d)
+		}
+		out[i] = link
+	}
+	return out, nil
+}
+
+// Remove deletes the writable layer Prepare made in dir.
+func (s *Snapshots) Remove(dir string) error {
+	for _, d := range []string{"upper", "work"} {
+		if err := os.RemoveAll(filepath.Join(dir, d)); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// CleanTemp removes the temporary directories that unpacks killed half way
+// left behind, those older than age (an unpack still running is younger).
+func (s *Snapshots) CleanTemp(age time.Duration) {
+	ents, _ := os.ReadDir(s.layersDir())
+	for _, e := range ents {
+		fi, err := e.Info()
+		if err == nil && strings.HasPrefix(e.Name(), ".tmp-") && time.Since(fi.ModTime()) > age {
+			os.RemoveAll(filepath.Join(s.layersDir(), e.Name()))
+		}
+	}
+}
