@@ -242,6 +242,11 @@ func (c *checker) checkCommand() string {
 			Message:    fmt.Sprintf("the command's program %s has mode %v, with no execute permission, so exec fails with permission denied", p, fi.Mode().Perm()),
 			Dockerfile: []string{fmt.Sprintf("COPY --chmod=755 %s %s", path.Base(p), p)},
 			Pack:       "--add " + path.Base(p) + ":" + p + " (after chmod +x)"})
+	} else if uid, gid, ok := c.userIDs(); ok && uid != 0 && !c.canExec(p, fi.Mode().Perm(), uid, gid) {
+		c.add(Finding{Severity: Error, Check: "entrypoint-not-executable", Path: p,
+			Message:    fmt.Sprintf("the command's program %s has mode %v and USER %s (uid %d) is neither its owner nor in its group with execute permission, so exec fails with permission denied", p, fi.Mode().Perm(), c.cfg.Config.User, uid),
+			Dockerfile: []string{fmt.Sprintf("COPY --chmod=755 %s %s", path.Base(p), p)},
+			Pack:       "tabula pack (installs binaries with mode 0755)"})
 	}
 	head := c.head(p)
 	switch {
@@ -653,3 +658,63 @@ func CertFiles() []string { return append([]string(nil), certFiles...) }
 
 // ZoneinfoDirs are the zoneinfo directories Go looks in on Unix, in order.
 func ZoneinfoDirs() []string { return append([]string(nil), zoneinfoDirs...) }
+
+// userIDs returns the uid and gid USER gives the process, when they can be
+// told (numeric, or names found in /etc/passwd and /etc/group).
+func (c *checker) userIDs() (uid, gid int, ok bool) {
+	user, group, _ := strings.Cut(c.cfg.Config.User, ":")
+	if user == "" {
+		return 0, 0, true
+	}
+	uid, gid = -1, -1
+	if n, err := strconv.Atoi(user); err == nil {
+		uid = n
+	} else {
+		users, _ := c.readColon("/etc/passwd")
+		for _, e := range users {
+			if e.name == user {
+				uid, gid = e.id, e.gid
+			}
+		}
+	}
+	if group != "" {
+		if n, err := strconv.Atoi(group); err == nil {
+			gid = n
+		} else {
+			gid = -1
+			groups, _ := c.readColon("/etc/group")
+			for _, e := range groups {
+				if e.name == group {
+					gid = e.id
+				}
+			}
+		}
+	} else if gid < 0 && uid >= 0 {
+		// A numeric USER without a group: the runtime takes the gid from
+		// the user's passwd line, else 0.
+		gid = 0
+		users, _ := c.readColon("/etc/passwd")
+		for _, e := range users {
+			if e.id == uid && e.gid >= 0 {
+				gid = e.gid
+				break
+			}
+		}
+	}
+	return uid, gid, uid >= 0 && gid >= 0
+}
+
+// canExec reports whether uid:gid may execute the file at p with mode perm.
+func (c *checker) canExec(p string, perm fs.FileMode, uid, gid int) bool {
+	e, err := c.fsys.lookup(rel(p), true)
+	if err != nil {
+		return true // not knowable; other checks report the path
+	}
+	switch {
+	case e.uid == uid:
+		return perm&0o100 != 0
+	case e.gid == gid:
+		return perm&0o010 != 0
+	}
+	return perm&0o001 != 0
+}

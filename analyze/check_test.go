@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"os"
 	"sort"
 	"strings"
 	"testing"
@@ -51,6 +52,9 @@ func TestCheckImage(t *testing.T) {
 		{"cmd on PATH", v1.Config{Cmd: []string{"app"}, User: "1"}, []lf{hostExe(t, "usr/local/bin/app", hello)}, nil},
 		{"cmd relative to workdir", v1.Config{Cmd: []string{"./app"}, WorkingDir: "/srv", User: "1"}, []lf{hostExe(t, "srv/app", hello)}, nil},
 		{"not executable", app, []lf{{"app", "\x7fELF", 0o644}}, []string{"error bad-elf", "error entrypoint-not-executable"}},
+		{"owner-only program, other user", app, []lf{{"app", string(mustRead(t, hello)), 0o700}}, []string{"error entrypoint-not-executable"}},
+		{"owner-only program, root", v1.Config{Entrypoint: []string{"/app"}, User: "0"}, []lf{{"app", string(mustRead(t, hello)), 0o700}}, []string{"warning root"}},
+		{"group-executable program, root group", v1.Config{Entrypoint: []string{"/app"}, User: "65532:0"}, []lf{{"app", string(mustRead(t, hello)), 0o750}}, nil},
 		{"directory", app, []lf{dirEntry("app")}, []string{"error entrypoint-not-executable"}},
 		{"shell form without sh", v1.Config{Cmd: []string{"/bin/sh", "-c", "/app --port 80"}, User: "1"},
 			[]lf{hostExe(t, "app", hello)}, []string{"error shell-form"}},
@@ -135,4 +139,13 @@ func TestReportJSON(t *testing.T) {
 			t.Errorf("text report lacks %q:\n%s", want, text.String())
 		}
 	}
+}
+
+func mustRead(t *testing.T, p string) []byte {
+	t.Helper()
+	b, err := os.ReadFile(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
 }
