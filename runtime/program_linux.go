@@ -122,7 +122,12 @@ func shebang(path string) string {
 	defer f.Close()
 	buf := make([]byte, 256)
 	n, _ := io.ReadFull(f, buf)
-	line, _, _ := bytes.Cut(buf[:n], []byte("\n"))
+	return parseShebang(buf[:n])
+}
+
+// parseShebang returns the interpreter of a script's first bytes, or "".
+func parseShebang(b []byte) string {
+	line, _, _ := bytes.Cut(b, []byte("\n"))
 	rest, ok := bytes.CutPrefix(line, []byte("#!"))
 	if !ok {
 		return ""
