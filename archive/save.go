@@ -13,6 +13,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/types"
 
 	"github.com/tabula-dev/tabula/errdefs"
+	"github.com/tabula-dev/tabula/layer"
 	"github.com/tabula-dev/tabula/store"
 )
 
@@ -161,7 +162,7 @@ func saveDocker(ctx context.Context, tw *tarWriter, images []Named) error {
 			if err := tw.dir(diffID.Hex); err != nil {
 				return err
 			}
-			if err := tw.stream(ctx, p, size, l.Uncompressed); err != nil {
+			if err := tw.stream(ctx, p, size, func() (io.ReadCloser, error) { return uncompressed(l) }); err != nil {
 				return fmt.Errorf("save %s: layer %s: %w", n.Name, diffID, err)
 			}
 		}
@@ -207,8 +208,23 @@ func appendUnique(s []string, v string) []string {
 	return append(s, v)
 }
 
+// uncompressed opens a layer's tar stream, decompressing its blob with the
+// layer package (faster than the standard library's gzip).
+func uncompressed(l v1.Layer) (io.ReadCloser, error) {
+	rc, err := l.Compressed()
+	if err != nil {
+		return nil, err
+	}
+	dr, err := layer.Decompress(rc)
+	if err != nil {
+		rc.Close()
+		return nil, err
+	}
+	return dr, nil
+}
+
 func uncompressedSize(ctx context.Context, l v1.Layer) (int64, error) {
-	rc, err := l.Uncompressed()
+	rc, err := uncompressed(l)
 	if err != nil {
 		return 0, err
 	}

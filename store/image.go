@@ -3,6 +3,7 @@ package store
 import (
 	"fmt"
 	"io"
+	"sync"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/partial"
@@ -18,6 +19,23 @@ type storedImage struct {
 	desc     v1.Descriptor
 	raw      []byte
 	manifest *v1.Manifest
+
+	diffIDsOnce sync.Once
+	diffIDs     []v1.Hash // from the config; nil when unreadable
+}
+
+func (i *storedImage) configDiffIDs() []v1.Hash {
+	i.diffIDsOnce.Do(func() {
+		raw, err := i.RawConfigFile()
+		if err != nil {
+			return
+		}
+		cfg, err := v1.ParseConfigFile(bytesReader(raw))
+		if err == nil && len(cfg.RootFS.DiffIDs) == len(i.manifest.Layers) {
+			i.diffIDs = cfg.RootFS.DiffIDs
+		}
+	})
+	return i.diffIDs
 }
 
 func (s *Store) imageOf(desc v1.Descriptor) (v1.Image, error) {
@@ -55,13 +73,27 @@ func (i *storedImage) LayerByDigest(h v1.Hash) (partial.CompressedLayer, error) 
 	if h == i.manifest.Config.Digest {
 		return &storedBlob{s: i.s, desc: i.manifest.Config}, nil
 	}
-	for _, l := range i.manifest.Layers {
+	for n, l := range i.manifest.Layers {
 		if l.Digest == h {
-			return &storedBlob{s: i.s, desc: l}, nil
+			b := &storedBlob{s: i.s, desc: l}
+			// The config names each layer's diff ID: no need to decompress
+			// the layer to learn it.
+			if ids := i.configDiffIDs(); ids != nil {
+				return &storedLayer{storedBlob: b, diffID: ids[n]}, nil
+			}
+			return b, nil
 		}
 	}
 	return nil, fmt.Errorf("image %s has no layer %s: %w", i.desc.Digest, h, errdefs.ErrNotFound)
 }
+
+// storedLayer is a layer blob whose diff ID the image config gives.
+type storedLayer struct {
+	*storedBlob
+	diffID v1.Hash
+}
+
+func (l *storedLayer) DiffID() (v1.Hash, error) { return l.diffID, nil }
 
 // storedBlob is one layer (or the config) as a compressed blob whose reads
 // are verified against its descriptor.
