@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strconv"
 
 	"golang.org/x/sys/unix"
 )
@@ -11,13 +12,17 @@ import (
 // protectedExe opens tabula's own binary, to re-execute it as a container's
 // init, so that no process of the container can ever write to it through
 // /proc/<pid>/exe (CVE-2019-5736): the file is opened through a read-only
-// bind mount of itself made in a throwaway mount namespace, which no other
-// process sees and which the kernel drops when the last fd goes. Where
-// mounts are not allowed, a sealed in-memory copy serves instead.
+// bind mount of itself that no other process sees and that the kernel drops
+// when the last fd goes: a detached mount (open_tree, Linux 5.12), or one
+// made in a throwaway mount namespace on older kernels. Where mounts are
+// not allowed, a sealed in-memory copy serves instead.
 func protectedExe() (*os.File, error) {
 	exe, err := os.Executable()
 	if err != nil {
 		return nil, fmt.Errorf("find tabula's binary: %w", err)
+	}
+	if f, err := detachedReadOnly(exe); err == nil {
+		return f, nil
 	}
 	var f *os.File
 	err = onThrowawayThread(func() error {
@@ -65,4 +70,17 @@ func sealedCopy(exe string) (*os.File, error) {
 		return nil, fmt.Errorf("seal the copy of tabula's binary: %w", err)
 	}
 	return f, nil
+}
+
+// detachedReadOnly opens path through a detached, read-only bind mount.
+func detachedReadOnly(path string) (*os.File, error) {
+	tree, err := unix.OpenTree(unix.AT_FDCWD, path, unix.OPEN_TREE_CLONE|unix.OPEN_TREE_CLOEXEC)
+	if err != nil {
+		return nil, err
+	}
+	defer unix.Close(tree)
+	if err := unix.MountSetattr(tree, "", unix.AT_EMPTY_PATH, &unix.MountAttr{Attr_set: unix.MOUNT_ATTR_RDONLY}); err != nil {
+		return nil, err
+	}
+	return os.OpenFile("/proc/self/fd/"+strconv.Itoa(tree), os.O_RDONLY|unix.O_CLOEXEC, 0)
 }
