@@ -497,3 +497,60 @@ func TestDoctorBadInput(t *testing.T) {
 		t.Errorf("pack without -t: %s", r)
 	}
 }
+
+// TestPackOptions: where pack puts files, the config it writes, and its
+// timestamps.
+func TestPackOptions(t *testing.T) {
+	e := newEnv(t)
+	bin := goProgram(t, "hello", nil)
+	dir := t.TempDir()
+	writeFiles(t, dir, map[string]string{"conf/app.yaml": "a: 1\n", "conf/sub/b.txt": "b\n", "single.txt": "s\n"})
+	if err := os.Symlink("app.yaml", filepath.Join(dir, "conf", "current")); err != nil {
+		t.Fatal(err)
+	}
+	id := e.pack("-t", "opts", "--env", "A=B", "--label", "org.example=1", "--cmd", "--flag", "--cmd", "2",
+		"--add", filepath.Join(dir, "conf")+":/etc/app", "--add", filepath.Join(dir, "single.txt")+":/srv/",
+		"--entrypoint", "/usr/local/bin/"+filepath.Base(bin), bin)
+	tree := e.imageTree(id)
+	for p, want := range map[string]string{"etc/app/app.yaml": "a: 1\n", "etc/app/sub/b.txt": "b\n", "srv/single.txt": "s\n", "etc/app/current": "a: 1\n"} {
+		if b, err := fs.ReadFile(tree, p); err != nil || string(b) != want {
+			t.Errorf("%s: %q, %v; want %q", p, b, err, want)
+		}
+	}
+	if target, err := tree.ReadLink("etc/app/current"); err != nil || target != "app.yaml" {
+		t.Errorf("symlink inside the added tree: %q, %v", target, err)
+	}
+	img := e.storedImage(id)
+	cfg, _ := img.ConfigFile()
+	c := cfg.Config
+	if !contains(c.Env, "A=B") || c.Labels["org.example"] != "1" || strings.Join(c.Cmd, " ") != "--flag 2" || c.User != "65532" {
+		t.Errorf("config %+v", c)
+	}
+	if !cfg.Created.Time.Equal(time.Unix(0, 0)) {
+		t.Errorf("created %v, want the epoch", cfg.Created)
+	}
+	layers, _ := img.Layers()
+	if len(layers) != 2 {
+		t.Errorf("%d layers, want 2 (files and binaries)", len(layers))
+	}
+	// --timestamp and SOURCE_DATE_EPOCH set the times; equal inputs give equal images.
+	a := e.pack("-t", "ts1", "--timestamp", "1700000000", bin)
+	b := e.pack("-t", "ts2", "--timestamp", "1700000000", bin)
+	if a != b {
+		t.Errorf("same input, different images: %s %s", a, b)
+	}
+	cfg, _ = e.storedImage(a).ConfigFile()
+	if cfg.Created.Unix() != 1700000000 {
+		t.Errorf("created %v with --timestamp", cfg.Created)
+	}
+	t.Setenv("SOURCE_DATE_EPOCH", "1700000000")
+	if c := e.pack("-t", "ts3", bin); c != a {
+		t.Errorf("SOURCE_DATE_EPOCH gave %s, --timestamp %s", c, a)
+	}
+	if r := e.fails("pack", "-t", "dup", bin, bin); r.code != 125 || !strings.Contains(r.stderr, "would both be") {
+		t.Errorf("two binaries of one name: %s", r)
+	}
+	if r := e.fails("pack", "-t", "bad", "--add", "nocolon", bin); r.code != 125 || !strings.Contains(r.stderr, "SRC:DST") {
+		t.Errorf("--add without DST: %s", r)
+	}
+}

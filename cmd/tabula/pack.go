@@ -182,6 +182,11 @@ func newPacker(o *packOptions, ts time.Time, args []string) (*packer, error) {
 			b = nil // a script or other file: packed as is, the doctor says what it lacks
 		}
 		dest := "/usr/local/bin/" + filepath.Base(a)
+		for _, other := range p.bins {
+			if other.dest == dest {
+				return nil, fmt.Errorf("binaries %s and %s would both be %s; rename one or place it with --add SRC:DST: %w", other.host, a, dest, errdefs.ErrInvalidArgument)
+			}
+		}
 		p.bins = append(p.bins, packedBinary{host: a, dest: dest, bin: b})
 		if err := p.hostFile("binaries", a, dest, 0o755); err != nil {
 			return nil, err
@@ -272,6 +277,9 @@ func (p *packer) hostTree(kind, src, dst string) error {
 		return fmt.Errorf("%s: %w", src, errNotFound(err))
 	}
 	if !fi.IsDir() {
+		if strings.HasSuffix(dst, "/") {
+			dst = path.Join(dst, filepath.Base(src))
+		}
 		return p.hostFile(kind, src, dst, 0)
 	}
 	root, err := filepath.EvalSymlinks(src)
