@@ -554,3 +554,38 @@ func TestPackOptions(t *testing.T) {
 		t.Errorf("--add without DST: %s", r)
 	}
 }
+
+// TestDoctorBuiltImage checks images tabula build made from Dockerfiles:
+// shell form without /bin/sh, USER by name, a dynamic binary.
+func TestDoctorBuiltImage(t *testing.T) {
+	e := newEnv(t)
+	dir := t.TempDir()
+	copyFile(t, goProgram(t, "hello", nil), filepath.Join(dir, "hello"), 0o755)
+	copyFile(t, cHello(t), filepath.Join(dir, "hello-c"), 0o755)
+	writeFiles(t, dir, map[string]string{
+		"shell.Dockerfile":   "FROM scratch\nCOPY hello /\nUSER 65532\nCMD /hello --verbose\n",
+		"user.Dockerfile":    "FROM scratch\nCOPY hello /\nUSER nonroot\nCMD [\"/hello\"]\n",
+		"dynamic.Dockerfile": "FROM scratch\nCOPY hello-c /\nUSER 65532:65532\nENTRYPOINT [\"/hello-c\"]\n",
+		"good.Dockerfile":    "FROM scratch\nCOPY hello /\nUSER 65532:65532\nENTRYPOINT [\"/hello\"]\n",
+	})
+	want := map[string]string{
+		"shell":   "error shell-form",
+		"user":    "error user",
+		"dynamic": "error missing-library,error missing-loader",
+		"good":    "",
+	}
+	for name, findings := range want {
+		e.buildID(dir, "-f", filepath.Join(dir, name+".Dockerfile"), "-t", "built-"+name)
+		reports, code := e.doctorJSON("built-" + name)
+		if got := strings.Join(checks(reports[0]), ","); got != findings {
+			t.Errorf("%s: findings %q, want %q", name, got, findings)
+		}
+		if wantCode := map[bool]int{true: 1, false: 0}[findings != ""]; code != wantCode {
+			t.Errorf("%s: exit %d, want %d", name, code, wantCode)
+		}
+	}
+	reports, _ := e.doctorJSON("built-shell")
+	if f := reports[0].Findings[0]; f.Dockerfile[0] != `CMD ["/hello","--verbose"]` {
+		t.Errorf("shell-form fix %q", f.Dockerfile)
+	}
+}
