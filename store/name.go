@@ -2,12 +2,15 @@ package store
 
 import (
 	"fmt"
+	"regexp"
 	"strings"
 
 	"github.com/google/go-containerregistry/pkg/name"
 
 	"github.com/tabula-dev/tabula/errdefs"
 )
+
+var fullHex = regexp.MustCompile(`^[0-9a-f]{64}$`)
 
 // NormalizeName validates a NAME[:TAG] reference and returns its familiar
 // form with the tag defaulted to "latest" ("docker.io/library/x" → "x:latest").
@@ -25,6 +28,10 @@ func NormalizeName(ref string) (string, error) {
 	repo := t.RepositoryStr()
 	if t.RegistryStr() == name.DefaultRegistry {
 		repo = strings.TrimPrefix(repo, "library/")
+		if fullHex.MatchString(repo) {
+			// It would shadow an image ID, as Docker refuses too.
+			return "", fmt.Errorf("image name %q: a repository cannot be 64 hexadecimal digits, which reads as an image ID: %w", ref, errdefs.ErrInvalidArgument)
+		}
 	} else {
 		repo = t.RegistryStr() + "/" + repo
 	}

@@ -77,6 +77,9 @@ func TestNormalizeName(t *testing.T) {
 		{"hello@sha256:" + strings.Repeat("a", 64), ""},
 		{"", ""},
 		{"a b", ""},
+		{strings.Repeat("ab", 32), ""},
+		{strings.Repeat("ab", 32) + ":v1", ""},
+		{strings.Repeat("ab", 31), strings.Repeat("ab", 31) + ":latest"},
 	} {
 		got, err := NormalizeName(tc.in)
 		if tc.want == "" {
