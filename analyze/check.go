@@ -435,7 +435,11 @@ func (c *checker) checkBinary(p string, b *Binary, isEntry bool, br *BinaryRepor
 			Pack:       "--bundle-libs"})
 	}
 	for _, m := range res.Missing {
-		msg := fmt.Sprintf("%s needs the library %s (asked for by %s), which the loader does not find in %s", who, m.Name, m.By, strings.Join(m.Searched, ", "))
+		by := ""
+		if m.By != p {
+			by = " (through " + m.By + ")"
+		}
+		msg := fmt.Sprintf("%s needs the library %s%s, which the loader does not find in %s", who, m.Name, by, strings.Join(m.Searched, ", "))
 		if m.Hint != "" {
 			msg += "; " + m.Hint
 		}

@@ -17,12 +17,12 @@ func (r Report) WriteText(w io.Writer) error {
 		for i, l := range f.Dockerfile {
 			label := "          "
 			if i == 0 {
-				label = "  fix:    "
+				label = "    fix:  "
 			}
-			fmt.Fprintf(&b, "  %s%s\n", label, l)
+			fmt.Fprintf(&b, "%s%s\n", label, l)
 		}
 		if f.Pack != "" {
-			fmt.Fprintf(&b, "  pack:     %s\n", f.Pack)
+			fmt.Fprintf(&b, "    pack: %s\n", f.Pack)
 		}
 	}
 	errs, warns, infos := r.Count(Error), r.Count(Warning), r.Count(Info)
