@@ -46,6 +46,15 @@ func applyUserAndCaps(p *specs.Process) error {
 	if err != nil {
 		return fmt.Errorf("capabilities: %w", err)
 	}
+	// Capabilities tabula itself lacks cannot be granted: a privileged
+	// container gets all that tabula has, as Docker's do.
+	held, err := capability.NewPid2(0)
+	if err == nil {
+		err = held.Load()
+	}
+	if err != nil {
+		return fmt.Errorf("capabilities: %w", err)
+	}
 	caps.Clear(capability.CAPS | capability.BOUNDS | capability.AMBS)
 	for _, set := range []struct {
 		which capability.CapType
@@ -61,7 +70,11 @@ func applyUserAndCaps(p *specs.Process) error {
 		if err != nil {
 			return fmt.Errorf("process.capabilities: %w", err)
 		}
-		caps.Set(set.which, cs...)
+		for _, c := range cs {
+			if set.which == capability.BOUNDING || held.Get(capability.PERMITTED, c) {
+				caps.Set(set.which, c)
+			}
+		}
 	}
 	if err := caps.Apply(capability.BOUNDS); err != nil {
 		return fmt.Errorf("drop capabilities from the bounding set: %w", err)

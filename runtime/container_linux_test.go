@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/moby/sys/capability"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
 
@@ -108,6 +109,26 @@ func TestContainers(t *testing.T) {
 				spec.Mounts = append(spec.Mounts, specs.Mount{Destination: "/etc/new/resolv.conf", Type: "bind",
 					Source: filepath.Join(bindSrc, "from-host"), Options: []string{"rbind", "ro"}})
 			}, want: []string{"bound\n", " ro,"}},
+		{name: "host network", args: []string{"sh", "-c", "ls /sys/class/net; grep ' /sys ' /proc/self/mountinfo"},
+			setup: func(t *testing.T, rootfs string, spec *specs.Spec) {
+				var nss []specs.LinuxNamespace
+				for _, ns := range spec.Linux.Namespaces {
+					if ns.Type != specs.NetworkNamespace {
+						nss = append(nss, ns)
+					}
+				}
+				spec.Linux.Namespaces = nss
+			}, want: []string{"lo\n", " /sys ro,"}},
+		{name: "privileged", args: []string{"sh", "-c", "grep -E '^Cap(Eff|Bnd)' /proc/self/status; grep ^Seccomp: /proc/self/status"},
+			setup: func(t *testing.T, rootfs string, spec *specs.Spec) {
+				var all []string
+				for _, c := range capability.ListKnown() {
+					all = append(all, "CAP_"+strings.ToUpper(c.String()))
+				}
+				spec.Process.Capabilities = &specs.LinuxCapabilities{Bounding: all, Effective: all, Permitted: all}
+				spec.Linux.Seccomp = nil
+				spec.Linux.MaskedPaths, spec.Linux.ReadonlyPaths = nil, nil
+			}, want: []string{"CapEff:\t" + hostCap(t, "CapPrm"), "CapBnd:\t" + hostCap(t, "CapBnd"), "Seccomp:\t0"}},
 		{name: "tmpfs mount", args: []string{"sh", "-c", "grep ' /scratch ' /proc/self/mountinfo"},
 			setup: func(t *testing.T, rootfs string, spec *specs.Spec) {
 				spec.Mounts = append(spec.Mounts, specs.Mount{Destination: "/scratch", Type: "tmpfs", Source: "tmpfs", Options: []string{"nosuid", "size=1m"}})
@@ -231,6 +252,21 @@ func TestContainers(t *testing.T) {
 			assertGone(t, r, id, bundle)
 		})
 	}
+}
+
+// hostCap is a line's value in this process's /proc/self/status.
+func hostCap(t *testing.T, field string) string {
+	b, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, l := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(l, field+":\t"); ok {
+			return v
+		}
+	}
+	t.Fatalf("no %s in /proc/self/status", field)
+	return ""
 }
 
 // assertGone checks that a deleted container left no state, cgroup or
