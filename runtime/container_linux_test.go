@@ -179,6 +179,11 @@ func TestContainers(t *testing.T) {
 				// Swap equal to the limit: no swap, on hosts that have some.
 				spec.Linux.Resources.Memory = &specs.LinuxMemory{Limit: mib(16), Swap: mib(16)}
 			}},
+		{name: "the minimum memory is enough", args: []string{"echo", "ok"}, want: []string{"ok\n"},
+			setup: func(t *testing.T, rootfs string, spec *specs.Spec) {
+				l := int64(minMemory)
+				spec.Linux.Resources.Memory = &specs.LinuxMemory{Limit: &l, Swap: &l}
+			}},
 		{name: "cpu quota", args: []string{"sh", "-c", "cat /sys/fs/cgroup/cpu/cpu.cfs_quota_us /sys/fs/cgroup/cpu/cpu.cfs_period_us 2>/dev/null || cat /sys/fs/cgroup/cpu.max"},
 			setup: func(t *testing.T, rootfs string, spec *specs.Spec) {
 				q, p := int64(50000), uint64(100000)
