@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net"
 	"os"
 	"path/filepath"
@@ -244,5 +245,54 @@ func TestKillAll(t *testing.T) {
 	}
 	if st, err := c.Wait(); err != nil || st.Code != 137 {
 		t.Errorf("wait after kill --all: %+v %v", st, err)
+	}
+}
+
+// TestConcurrent creates, starts, waits for and deletes many containers at
+// once from one process.
+func TestConcurrent(t *testing.T) {
+	bundle, spec := busyboxBundle(t, "sh", "-c", "echo $$")
+	writeSpec(t, bundle, spec)
+	ctx := context.Background()
+	r := &Runtime{StateDir: t.TempDir()}
+	const n = 20
+	errs := make(chan error, n)
+	for i := 0; i < n; i++ {
+		go func(id string) {
+			pr, pw, err := os.Pipe()
+			if err != nil {
+				errs <- err
+				return
+			}
+			defer pr.Close()
+			c, err := r.Create(ctx, id, bundle, CreateOptions{Stdout: pw})
+			pw.Close()
+			if err != nil {
+				errs <- err
+				return
+			}
+			defer r.Delete(ctx, id, true)
+			if err := r.Start(ctx, id); err != nil {
+				errs <- err
+				return
+			}
+			out, _ := readAll(pr)
+			st, err := c.Wait()
+			if err == nil && (st.Code != 0 || string(out) != "1\n") {
+				err = fmt.Errorf("container %s: %+v, output %q", id, st, out)
+			}
+			if err == nil {
+				err = r.Delete(ctx, id, false)
+			}
+			errs <- err
+		}("c" + itoa(i))
+	}
+	for i := 0; i < n; i++ {
+		if err := <-errs; err != nil {
+			t.Error(err)
+		}
+	}
+	if list, _ := r.List(ctx); len(list) != 0 {
+		t.Errorf("%d containers left", len(list))
 	}
 }
