@@ -120,7 +120,7 @@ type checker struct {
 	loader *Loader
 	r      Report
 	// Binaries needing files, for the image-wide checks.
-	tls, zone, userCgo, dns, nonGoCerts []string
+	tls, zone, userCgo, userGo, dns, nonGoCerts []string
 }
 
 func (c *checker) add(f Finding) { c.r.Findings = append(c.r.Findings, f) }
@@ -403,6 +403,8 @@ func (c *checker) checkBinary(p string, b *Binary, isEntry bool, br *BinaryRepor
 			}
 			if f.OSUserCgo {
 				c.userCgo = append(c.userCgo, p)
+			} else if f.OSUser {
+				c.userGo = append(c.userGo, p)
 			}
 			if f.CgoDNS {
 				c.dns = append(c.dns, p)
@@ -537,6 +539,13 @@ func (c *checker) checkFeatures() {
 			Message: fmt.Sprintf("%s looks users up through the C library (os/user with cgo) and the image has no /etc/passwd, so user.Current and user.Lookup fail", list(c.userCgo)),
 			Dockerfile: []string{"COPY passwd group /etc/",
 				"# or: RUN go build -tags osusergo …"},
+			Pack: "--user 65532 (adds /etc/passwd and /etc/group)"})
+	}
+	if len(c.userGo) > 0 && !c.exists("/etc/passwd", false) {
+		c.add(Finding{Severity: Warning, Check: "os-user", Path: c.userGo[0],
+			Message: fmt.Sprintf("%s uses os/user, which reads /etc/passwd and /etc/group, and the image has neither, so user.Lookup fails (and user.Current too unless $USER and $HOME are set)", list(c.userGo)),
+			Dockerfile: []string{"COPY passwd group /etc/   # with root and nonroot (" + nonrootPasswd + ")",
+				"# or, for user.Current only: ENV USER=nonroot HOME=/"},
 			Pack: "--user 65532 (adds /etc/passwd and /etc/group)"})
 	}
 	if len(c.dns) > 0 {

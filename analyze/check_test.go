@@ -30,6 +30,7 @@ func TestCheckImage(t *testing.T) {
 	tzEmbedded := goProg(t, "tz", nil, "-tags", "timetzdata")
 	arm := goProg(t, "hello", []string{"GOARCH=arm64"})
 	static := cProg(t, "-static")
+	userGo := goProg(t, "user", nil)
 	certsC := cProgSrc(t, "certs.c", "-static")
 	dynamic := cProg(t)
 	dyn := readFile(t, dynamic)
@@ -81,6 +82,8 @@ func TestCheckImage(t *testing.T) {
 		{"tz with ZONEINFO", v1.Config{Entrypoint: []string{"/app"}, User: "1", Env: []string{"ZONEINFO=/tz.zip"}},
 			[]lf{hostExe(t, "app", tz), reg("tz.zip", "zip")}, nil},
 		{"tz embedded", app, []lf{hostExe(t, "app", tzEmbedded)}, nil},
+		{"os/user without passwd", app, []lf{hostExe(t, "app", userGo)}, []string{"warning os-user"}},
+		{"os/user with passwd", app, []lf{hostExe(t, "app", userGo), passwd, group}, nil},
 		{"root by default", v1.Config{Entrypoint: []string{"/app"}}, []lf{hostExe(t, "app", hello)}, []string{"warning root"}},
 		{"root by name", v1.Config{Entrypoint: []string{"/app"}, User: "root"}, []lf{hostExe(t, "app", hello), passwd}, []string{"warning root"}},
 		{"user name without passwd", v1.Config{Entrypoint: []string{"/app"}, User: "nonroot"}, []lf{hostExe(t, "app", hello)}, []string{"error user"}},

@@ -220,8 +220,8 @@ func TestDoctorUser(t *testing.T) {
 	bin := goProgram(t, "doctor/whoami", nil)
 	e.pack("--auto=false", "--user", "nonroot", "-t", "who-bare", bin)
 	reports, code := e.doctorJSON("who-bare")
-	if code != 1 || strings.Join(checks(reports[0]), ",") != "error user" {
-		t.Fatalf("bare: exit %d, findings %v, want the user error", code, checks(reports[0]))
+	if code != 1 || strings.Join(checks(reports[0]), ",") != "error user,warning os-user" {
+		t.Fatalf("bare: exit %d, findings %v, want the user error and the os/user warning", code, checks(reports[0]))
 	}
 	if f := reports[0].Findings[0]; !strings.Contains(strings.Join(f.Dockerfile, "\n"), "USER 65532:65532") {
 		t.Errorf("user fix: %+v", f)
@@ -236,7 +236,7 @@ func TestDoctorUser(t *testing.T) {
 		t.Errorf("packed /etc/passwd: %q, %v", passwd, err)
 	}
 	// Running as root is a warning with the numeric fix.
-	e.pack("--user", "0", "-t", "who-root", bin)
+	e.pack("--user", "0", "-t", "who-root", bin) // --auto adds /etc/passwd for os/user
 	reports, code = e.doctorJSON("who-root")
 	if code != 0 || strings.Join(checks(reports[0]), ",") != "warning root" || reports[0].Findings[0].Dockerfile[0] != "USER 65532:65532" {
 		t.Errorf("root: exit %d, findings %+v", code, reports[0].Findings)
