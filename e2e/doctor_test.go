@@ -589,3 +589,47 @@ func TestDoctorBuiltImage(t *testing.T) {
 		t.Errorf("shell-form fix %q", f.Dockerfile)
 	}
 }
+
+// TestPackAutoCgo: --auto makes a cgo HTTPS client (dynamic, TLS roots)
+// doctor-clean, and it fetches from the test server under tabula run.
+func TestPackAutoCgo(t *testing.T) {
+	testenv.RequireCommand(t, "gcc")
+	e := newEnv(t)
+	bin := goProgram(t, "doctor/https", []string{"CGO_ENABLED=1"})
+	reports, code := e.doctorJSON(bin)
+	if code != 1 || !contains(checks(reports[0]), "error missing-loader") || !contains(checks(reports[0]), "warning ca-certificates") {
+		t.Fatalf("cgo client as a file: exit %d, findings %v", code, checks(reports[0]))
+	}
+	caPEM, cert := testCA(t)
+	caFile := filepath.Join(t.TempDir(), "ca.pem")
+	if err := os.WriteFile(caFile, caPEM, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	id := e.pack("--ca-certs="+caFile, "-t", "https-cgo", bin)
+	reports, code = e.doctorJSON("https-cgo")
+	for _, f := range reports[0].Findings {
+		if f.Severity != analyze.Info {
+			t.Errorf("packed: %s %s: %s", f.Severity, f.Check, f.Message)
+		}
+	}
+	if code != 0 {
+		t.Errorf("packed: exit %d", code)
+	}
+	res := reports[0].Binaries[0].Resolution
+	if res == nil || res.InterpMissing || len(res.Missing) != 0 {
+		t.Fatalf("packed resolution: %+v", res)
+	}
+	if _, err := fs.Stat(e.imageTree(id), strings.TrimPrefix(res.Interp, "/")); err != nil {
+		t.Errorf("loader %s not in the image: %v", res.Interp, err)
+	}
+	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		fmt.Fprint(w, "hello to cgo")
+	}))
+	srv.TLS = &tls.Config{Certificates: []tls.Certificate{cert}}
+	srv.StartTLS()
+	defer srv.Close()
+	e.requireRun()
+	if r := e.run("run", "--rm", "--network", "host", "https-cgo", srv.URL); r.code != 0 || r.stdout != "hello to cgo" {
+		t.Errorf("tabula run https-cgo: %s", r)
+	}
+}
