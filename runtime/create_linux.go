@@ -310,6 +310,9 @@ func (ch *child) start(ctx context.Context, create bool, config func() (*initCon
 				return console, nil // exec: the program replaced the init
 			}
 			cmd.Wait()
+			if ch.cg != nil && ch.cg.oomKills() > 0 {
+				return console, fmt.Errorf("the container's init was killed for lack of memory: raise the memory limit: %w", errdefs.ErrInvalidArgument)
+			}
 			return console, fmt.Errorf("the container's init exited before reporting (%v)", cmd.ProcessState)
 		}
 		var m syncMsg
