@@ -121,6 +121,46 @@ type checker struct {
 	r      Report
 	// Binaries needing files, for the image-wide checks.
 	tls, zone, userCgo, userGo, dns, nonGoCerts []string
+	// Problems of programs other than the entrypoint, grouped so that one
+	// missing library is one finding however many programs need it.
+	groups     map[string]*findingGroup
+	groupOrder []string
+}
+
+type findingGroup struct {
+	f     Finding
+	progs []string
+}
+
+// addFor adds f for the program p; for a program other than the
+// entrypoint, findings with the same key are merged.
+func (c *checker) addFor(p string, isEntry bool, key string, f Finding) {
+	if isEntry {
+		c.add(f)
+		return
+	}
+	if c.groups == nil {
+		c.groups = map[string]*findingGroup{}
+	}
+	g, ok := c.groups[key]
+	if !ok {
+		g = &findingGroup{f: f}
+		c.groups[key] = g
+		c.groupOrder = append(c.groupOrder, key)
+	}
+	g.progs = append(g.progs, p)
+}
+
+// flushGroups adds the merged findings of programs.
+func (c *checker) flushGroups() {
+	for _, k := range c.groupOrder {
+		g := c.groups[k]
+		f := g.f
+		if n := len(g.progs) - 1; n > 0 {
+			f.Message += fmt.Sprintf("; %d other programs have the same problem: %s", n, list(g.progs[1:]))
+		}
+		c.add(f)
+	}
 }
 
 func (c *checker) add(f Finding) { c.r.Findings = append(c.r.Findings, f) }
@@ -355,6 +395,7 @@ func (c *checker) checkExecutables(entry string) error {
 		c.checkBinary(p, b, isEntry, &br)
 		c.r.Binaries = append(c.r.Binaries, br)
 	}
+	c.flushGroups()
 	return nil
 }
 
@@ -385,7 +426,7 @@ func (c *checker) checkBinary(p string, b *Binary, isEntry bool, br *BinaryRepor
 		if arch == "" {
 			arch = b.Machine
 		}
-		c.add(Finding{Severity: sev, Check: "arch", Path: p,
+		c.addFor(p, isEntry, "arch\x00"+b.Machine, Finding{Severity: sev, Check: "arch", Path: p,
 			Message:    fmt.Sprintf("%s is built for %s and this machine is %s, so exec fails with exec format error", who, arch, c.host),
 			Dockerfile: []string{fmt.Sprintf("RUN GOARCH=%s go build …   # or build for %s", c.host, c.host)},
 			Pack:       "(rebuild the binary for " + c.host + ")"})
@@ -432,7 +473,7 @@ func (c *checker) checkBinary(p string, b *Binary, isEntry bool, br *BinaryRepor
 		if res.InterpProblem != "" {
 			msg = fmt.Sprintf("%s is dynamically linked and its loader %s is unusable: %s", who, res.Interp, res.InterpProblem)
 		}
-		c.add(Finding{Severity: sev, Check: "missing-loader", Path: p, Message: msg,
+		c.addFor(p, isEntry, "missing-loader\x00"+res.Interp, Finding{Severity: sev, Check: "missing-loader", Path: p, Message: msg,
 			Dockerfile: []string{fmt.Sprintf("COPY --from=builder %s %s", res.Interp, res.Interp), fix},
 			Pack:       "--bundle-libs"})
 	}
@@ -449,7 +490,7 @@ func (c *checker) checkBinary(p string, b *Binary, isEntry bool, br *BinaryRepor
 		if d := defaultDirs(b, b.Libc); len(d) > 0 {
 			dir = d[0]
 		}
-		c.add(Finding{Severity: sev, Check: "missing-library", Path: p, Message: msg,
+		c.addFor(p, isEntry, "missing-library\x00"+m.Name, Finding{Severity: sev, Check: "missing-library", Path: p, Message: msg,
 			Dockerfile: []string{fmt.Sprintf("COPY --from=builder %s/%s %s/", dir, m.Name, dir), fix},
 			Pack:       "--bundle-libs"})
 	}
