@@ -1,0 +1,208 @@
+package runtime
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"syscall"
+
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"golang.org/x/sys/unix"
+
+	"github.com/tabula-dev/tabula/errdefs"
+)
+
+// start lets a created container's init execve the program: it opens the
+// exec fifo (which wakes the init), and reads until the init's end of the
+// fifo closes on execve; an error report arrives there instead when the
+// program cannot start.
+func (r *Runtime) start(ctx context.Context, id string) error {
+	st, err := r.loadState(id)
+	if err != nil {
+		return err
+	}
+	if st.status != specs.StateCreated {
+		return fmt.Errorf("container %s is %s, not created: %w", id, st.status, errdefs.ErrFailedPrecondition)
+	}
+	pidfd, err := unix.PidfdOpen(st.Pid, 0)
+	if err != nil {
+		return fmt.Errorf("container %s: %w", id, err)
+	}
+	defer unix.Close(pidfd)
+	if !st.alive() {
+		return fmt.Errorf("container %s has stopped: %w", id, errdefs.ErrFailedPrecondition)
+	}
+	fifo := filepath.Join(st.dir, fifoName)
+	fd, err := unix.Open(fifo, unix.O_RDONLY|unix.O_NONBLOCK|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return fmt.Errorf("start container %s: %w", id, err)
+	}
+	f := os.NewFile(uintptr(fd), fifo)
+	defer f.Close()
+	cancelR, cancelW, err := os.Pipe()
+	if err != nil {
+		return err
+	}
+	defer cancelR.Close()
+	defer cancelW.Close()
+	stop := context.AfterFunc(ctx, func() { cancelW.Write([]byte{0}) })
+	defer stop()
+	pfds := []unix.PollFd{
+		{Fd: int32(fd), Events: unix.POLLIN},
+		{Fd: int32(pidfd), Events: unix.POLLIN},
+		{Fd: int32(cancelR.Fd()), Events: unix.POLLIN},
+	}
+	for {
+		_, err := unix.Poll(pfds, -1)
+		if err == unix.EINTR {
+			continue
+		}
+		if err != nil {
+			return err
+		}
+		break
+	}
+	if pfds[0].Revents == 0 {
+		if pfds[2].Revents != 0 {
+			return ctx.Err()
+		}
+		return fmt.Errorf("container %s: its init died before the start", id)
+	}
+	os.Remove(fifo)
+	if err := unix.SetNonblock(fd, false); err != nil {
+		return err
+	}
+	data, err := io.ReadAll(f)
+	if err != nil {
+		return fmt.Errorf("start container %s: %w", id, err)
+	}
+	if len(data) == 0 || data[0] != '0' {
+		return fmt.Errorf("container %s: its init died before the start", id)
+	}
+	if len(data) > 1 {
+		var m syncMsg
+		if err := json.Unmarshal(data[1:], &m); err != nil {
+			return fmt.Errorf("start container %s: %s", id, data[1:])
+		}
+		if m.Program != nil {
+			return m.Program
+		}
+		return fmt.Errorf("start container %s: %s", id, m.Error)
+	}
+	return nil
+}
+
+func (c *Container) wait() (ExitStatus, error) {
+	if c.proc == nil {
+		return ExitStatus{}, fmt.Errorf("container %s was created by another process: %w", c.ID, errdefs.ErrFailedPrecondition)
+	}
+	st, err := c.proc.wait()
+	if err != nil {
+		return st, err
+	}
+	if c.proc.cg != nil && c.proc.cg.oomKills() > 0 {
+		st.OOMKilled = true
+	}
+	return st, nil
+}
+
+func (p *Process) wait() (ExitStatus, error) {
+	if p.proc == nil {
+		return ExitStatus{}, fmt.Errorf("process %d was started by another process: %w", p.Pid, errdefs.ErrFailedPrecondition)
+	}
+	return p.proc.wait()
+}
+
+func (ch *child) wait() (ExitStatus, error) {
+	err := ch.cmd.Wait()
+	ps := ch.cmd.ProcessState
+	if ps == nil {
+		return ExitStatus{}, err
+	}
+	ws, ok := ps.Sys().(syscall.WaitStatus)
+	if !ok {
+		return ExitStatus{Code: ps.ExitCode()}, nil
+	}
+	if ws.Signaled() {
+		return ExitStatus{Code: 128 + int(ws.Signal()), Signal: ws.Signal()}, nil
+	}
+	return ExitStatus{Code: ws.ExitStatus()}, nil
+}
+
+// openLive opens a pidfd on the container's process after checking it is
+// still the process that was created (not a recycled PID).
+func (st *state) openLive() (int, error) {
+	pidfd, err := unix.PidfdOpen(st.Pid, 0)
+	if err != nil {
+		return -1, fmt.Errorf("container %s is not running: %w", st.ID, errdefs.ErrFailedPrecondition)
+	}
+	if !st.alive() {
+		unix.Close(pidfd)
+		return -1, fmt.Errorf("container %s is not running: %w", st.ID, errdefs.ErrFailedPrecondition)
+	}
+	return pidfd, nil
+}
+
+func (r *Runtime) kill(ctx context.Context, id string, sig syscall.Signal, all bool) error {
+	st, err := r.loadState(id)
+	if err != nil {
+		return err
+	}
+	if all && st.Cgroup != "" {
+		cg, err := loadCgroup(st.Cgroup)
+		if err == nil {
+			return cg.signal(sig)
+		}
+	}
+	pidfd, err := st.openLive()
+	if err != nil {
+		return err
+	}
+	defer unix.Close(pidfd)
+	if err := unix.PidfdSendSignal(pidfd, sig, nil, 0); err != nil {
+		return fmt.Errorf("signal container %s: %w", id, err)
+	}
+	return nil
+}
+
+func (r *Runtime) delete(ctx context.Context, id string, force bool) error {
+	st, err := r.loadState(id)
+	if err != nil {
+		return err
+	}
+	if st.status == specs.StateRunning && !force {
+		return fmt.Errorf("container %s is running; stop it first or force the removal: %w", id, errdefs.ErrFailedPrecondition)
+	}
+	if pidfd, err := st.openLive(); err == nil {
+		// Killing PID 1 of the container's PID namespace takes every
+		// other process with it; the cgroup catches those outside it.
+		unix.PidfdSendSignal(pidfd, unix.SIGKILL, nil, 0)
+		waitExit(ctx, pidfd)
+		unix.Close(pidfd)
+	}
+	if st.Cgroup != "" {
+		if cg, err := loadCgroup(st.Cgroup); err == nil {
+			cg.signal(unix.SIGKILL)
+			if err := cg.delete(); err != nil {
+				return fmt.Errorf("delete container %s: %w", id, err)
+			}
+		}
+	}
+	if err := os.RemoveAll(st.dir); err != nil {
+		return fmt.Errorf("delete container %s: %w", id, err)
+	}
+	return nil
+}
+
+// waitExit blocks until the process behind pidfd has exited.
+func waitExit(ctx context.Context, pidfd int) {
+	for ctx.Err() == nil {
+		_, err := unix.Poll([]unix.PollFd{{Fd: int32(pidfd), Events: unix.POLLIN}}, -1)
+		if err != unix.EINTR {
+			return
+		}
+	}
+}
