@@ -71,6 +71,18 @@ func (r Report) Count(s Severity) int {
 	return n
 }
 
+// AtLeast returns how many findings are as severe as s or more: for
+// `tabula build --check error|warning`, the build fails when it is not 0.
+func (r Report) AtLeast(s Severity) int {
+	n := 0
+	for _, f := range r.Findings {
+		if rank(f.Severity) <= rank(s) {
+			n++
+		}
+	}
+	return n
+}
+
 // Options shape a check.
 type Options struct {
 	// HostArch is the architecture the image will run on (GOARCH name);

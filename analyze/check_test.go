@@ -135,6 +135,9 @@ func TestReportJSON(t *testing.T) {
 	if len(back) != 1 || back[0].Count(Error) != 2 || back[0].Binaries[0].Binary.Linking != Dynamic {
 		t.Errorf("JSON round trip: %s", buf.String())
 	}
+	if back[0].AtLeast(Error) != 2 || back[0].AtLeast(Warning) != 3 || back[0].AtLeast(Info) != 3 {
+		t.Errorf("AtLeast: error %d warning %d info %d; findings %v", back[0].AtLeast(Error), back[0].AtLeast(Warning), back[0].AtLeast(Info), findings(back[0]))
+	}
 	var text bytes.Buffer
 	r.WriteText(&text)
 	for _, want := range []string{"libc.so.6", "ld-linux", "--bundle-libs", "2 errors"} {
