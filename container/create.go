@@ -563,8 +563,8 @@ func (c *Containers) processAlive(ctx context.Context, id string) bool {
 	return err == nil && st.Status != specs.StateStopped
 }
 
-// checkJoinable returns an error unless rec runs, for --pid container:NAME.
-func checkJoinable(rec *Record, flag string) (int, error) {
+// Joinable returns an error unless rec runs, for --pid container:NAME.
+func Joinable(rec *Record, flag string) (int, error) {
 	if rec.State.Status != StatusRunning || rec.State.Pid <= 0 {
 		return 0, fmt.Errorf("%s container:%s: the container is %s, not running: %w", flag, strings.TrimPrefix(rec.Name, "/"), rec.State.Status, errdefs.ErrFailedPrecondition)
 	}

@@ -318,3 +318,58 @@ func loadSeccompFile(name string) (*specs.LinuxSeccomp, error) {
 	}
 	return &s, nil
 }
+
+// Validate checks every flag that needs neither the image nor other
+// containers, so that bad input fails before anything is made.
+func (o *Options) Validate() error {
+	if _, err := o.parseResources(); err != nil {
+		return err
+	}
+	if o.StopSignal != "" {
+		if _, err := ParseSignal(o.StopSignal); err != nil {
+			return fmt.Errorf("--stop-signal: %w", err)
+		}
+	}
+	if o.StopTimeout < -1 {
+		return invalid("--stop-timeout %d: want seconds, 0 or more", o.StopTimeout)
+	}
+	for _, v := range o.Volumes {
+		if _, _, err := parseVolume(v); err != nil {
+			return err
+		}
+	}
+	for _, t := range o.Tmpfs {
+		if _, _, err := parseTmpfs(t); err != nil {
+			return err
+		}
+	}
+	switch o.Network {
+	case "", "none", "host":
+	default:
+		return invalid("--network %q: tabula supports none and host so far", o.Network)
+	}
+	if _, err := capabilities(o); err != nil {
+		return err
+	}
+	for _, e := range o.Env {
+		if _, err := envValue(e); err != nil {
+			return invalid("-e: %v", err)
+		}
+	}
+	for _, so := range o.SecurityOpt {
+		k, v, _ := strings.Cut(so, "=")
+		switch {
+		case k == "no-new-privileges", k == "seccomp" && v == "unconfined":
+		case k == "seccomp" && v != "":
+			if _, err := loadSeccompFile(v); err != nil {
+				return err
+			}
+		default:
+			return invalid("--security-opt %q: tabula knows no-new-privileges, seccomp=unconfined and seccomp=FILE", so)
+		}
+	}
+	if o.Name != "" && (!validName.MatchString(o.Name) || len(o.Name) > 128) {
+		return invalid("invalid container name %q: use letters, digits, '_', '.' and '-', starting with a letter or digit", o.Name)
+	}
+	return nil
+}

@@ -11,6 +11,7 @@ import (
 	"os/signal"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -271,9 +272,16 @@ type monitorReport struct {
 	Message string `json:"message"`
 }
 
-// Monitor is the body of a detached container's monitor process: it creates
-// and starts the container, reports on fd 3, writes the logs, reaps the
-// container and records its exit. args are the root and the container ID.
+// StarterName is the argv[0] of the short-lived process a monitor starts to
+// create and start its container, so that the monitor itself never carries
+// the memory that work needs.
+const StarterName = "tabula-starter"
+
+// Monitor is the body of a detached container's monitor process. It makes
+// itself the child subreaper, lets a starter process (Starter) create and
+// start the container, and inherits the container's init when the starter
+// exits; it reports to fd 3, writes the logs, reaps the init and records
+// its exit. args are the root and the container ID.
 func Monitor(args []string) int {
 	report := os.NewFile(3, "report")
 	if len(args) != 2 {
@@ -287,10 +295,9 @@ func Monitor(args []string) int {
 		return 1
 	}
 	rec.Monitor, rec.MonitorStart = selfStart()
-	code, err := c.monitor(ctx, rec, report)
-	if err != nil {
-		var ee *ExitError
+	if err := c.monitor(ctx, rec, report); err != nil {
 		code := 125
+		var ee *ExitError
 		if errors.As(err, &ee) {
 			code = ee.Code
 		}
@@ -299,81 +306,240 @@ func Monitor(args []string) int {
 		c.removeAll(ctx, rec)
 		return 1
 	}
-	_ = code
 	return 0
 }
 
-func (c *Containers) monitor(ctx context.Context, rec *Record, report *os.File) (int, error) {
-	rt := c.runtime()
-	rootfs, err := c.rootfs(rec.ID)
-	if err != nil {
-		return 0, err
+func (c *Containers) monitor(ctx context.Context, rec *Record, report *os.File) error {
+	if err := unix.Prctl(unix.PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0); err != nil {
+		return fmt.Errorf("become the subreaper of container %s: %w", shortID(rec.ID), err)
+	}
+	signal.Ignore(unix.SIGHUP, unix.SIGPIPE)
+	if err := c.Save(rec); err != nil {
+		return err
 	}
 	lf, err := os.OpenFile(rec.LogPath, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o640)
 	if err != nil {
-		return 0, err
+		return err
 	}
 	defer lf.Close()
 	logs := &logFile{f: lf}
-	opts := runtime.CreateOptions{Rootfs: rootfs}
-	var outR, errR *os.File
-	if !rec.Config.Tty {
+	exe, err := os.Executable()
+	if err != nil {
+		return err
+	}
+	repR, repW, err := os.Pipe()
+	if err != nil {
+		return err
+	}
+	defer repR.Close()
+	starter := &exec.Cmd{
+		Path: exe, Args: []string{StarterName, c.Root, rec.ID},
+		Env:        []string{"GOMAXPROCS=2"},
+		ExtraFiles: []*os.File{repW},
+	}
+	var outR, errR, consoleSock *os.File
+	var pipeEnds []*os.File
+	if rec.Config.Tty {
+		fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_SEQPACKET|unix.SOCK_CLOEXEC, 0)
+		if err != nil {
+			return err
+		}
+		consoleSock = os.NewFile(uintptr(fds[0]), "console")
+		defer consoleSock.Close()
+		theirs := os.NewFile(uintptr(fds[1]), "console")
+		starter.ExtraFiles = append(starter.ExtraFiles, theirs)
+		pipeEnds = append(pipeEnds, theirs)
+	} else {
 		var outW, errW *os.File
 		if outR, outW, err = os.Pipe(); err != nil {
-			return 0, err
+			return err
 		}
 		if errR, errW, err = os.Pipe(); err != nil {
-			return 0, err
+			return err
 		}
-		opts.Stdout, opts.Stderr = outW, errW
-		defer outW.Close()
-		defer errW.Close()
+		starter.Stdout, starter.Stderr = outW, errW
+		pipeEnds = append(pipeEnds, outW, errW)
 	}
-	signal.Ignore(unix.SIGHUP, unix.SIGPIPE)
-	ctr, err := rt.Create(ctx, rec.ID, c.Dir(rec.ID), opts)
-	if opts.Stdout != nil {
-		opts.Stdout.Close()
-		opts.Stderr.Close()
+	err = starter.Start()
+	repW.Close()
+	for _, f := range pipeEnds {
+		f.Close()
 	}
 	if err != nil {
-		return 0, startFailure(err)
+		return err
 	}
+	b, _ := io.ReadAll(repR)
+	starter.Wait()
+	var pid int
+	if _, err := fmt.Sscanf(string(b), "ok %d", &pid); err != nil || pid <= 0 {
+		var rep monitorReport
+		if json.Unmarshal(b, &rep) != nil || rep.Message == "" {
+			return fmt.Errorf("the starter of container %s died (%s)", shortID(rec.ID), starter.ProcessState)
+		}
+		return &ExitError{Code: rep.Code, Err: errors.New(rep.Message)}
+	}
+	var console *os.File
+	if consoleSock != nil {
+		if console, err = recvFile(consoleSock); err != nil {
+			c.runtime().Delete(ctx, rec.ID, true)
+			return fmt.Errorf("receive the terminal of container %s: %w", shortID(rec.ID), err)
+		}
+	}
+	report.Write([]byte("ok"))
+	report.Close()
+
 	var copied sync.WaitGroup
-	if ctr.Console != nil {
+	if console != nil {
 		copied.Add(1)
-		go func() { defer copied.Done(); logs.copyLines("stdout", ctr.Console) }()
+		go func() { defer copied.Done(); logs.copyLines("stdout", console) }()
 	} else {
 		copied.Add(2)
 		go func() { defer copied.Done(); logs.copyLines("stdout", outR) }()
 		go func() { defer copied.Done(); logs.copyLines("stderr", errR) }()
 	}
-	if err := rt.Start(ctx, rec.ID); err != nil {
-		ctr.Wait()
-		return 0, startFailure(err)
-	}
-	rec.State = State{Status: StatusRunning, Running: true, Pid: ctr.Pid, StartedAt: time.Now().UTC()}
-	if err := c.Save(rec); err != nil {
-		rt.Delete(ctx, rec.ID, true)
-		return 0, err
-	}
-	report.Write([]byte("ok"))
-	report.Close()
-	st, err := ctr.Wait()
-	if ctr.Console != nil {
+	trimMemory(true)
+	// Once more when the log copies are parked, without the collection
+	// whose stack scans touched much of the binary's tables.
+	time.AfterFunc(200*time.Millisecond, func() { trimMemory(false) })
+	st := reap(pid)
+	if console != nil {
 		// The pty gives EIO once the last process holding it is gone.
-		go func() { time.Sleep(time.Second); ctr.Console.Close() }()
+		go func() { time.Sleep(time.Second); console.Close() }()
 	}
 	copied.Wait()
+	st.OOMKilled = oomKilled("/tabula/" + rec.ID)
+	rec, err = c.Load(rec.ID)
 	if err != nil {
-		st = runtime.ExitStatus{Code: 255}
+		return nil // removed meanwhile
 	}
 	c.finish(rec, st)
 	if rec.HostConfig.AutoRemove {
 		c.removeAll(ctx, rec)
 	} else {
-		rt.Delete(ctx, rec.ID, true)
+		c.runtime().Delete(ctx, rec.ID, true)
 	}
-	return st.Code, nil
+	return nil
+}
+
+// reap waits for the child pid (the container's init, inherited as
+// subreaper) and reaps any other child on the way.
+func reap(pid int) runtime.ExitStatus {
+	for {
+		var ws unix.WaitStatus
+		got, err := unix.Wait4(-1, &ws, 0, nil)
+		if err == unix.EINTR {
+			continue
+		}
+		if err != nil {
+			return runtime.ExitStatus{Code: 255}
+		}
+		if got != pid {
+			continue
+		}
+		if ws.Signaled() {
+			return runtime.ExitStatus{Code: 128 + int(ws.Signal()), Signal: ws.Signal()}
+		}
+		return runtime.ExitStatus{Code: ws.ExitStatus()}
+	}
+}
+
+// oomKilled reports whether the kernel's OOM killer killed a process of the
+// cgroup at path (a v1 memory hierarchy or the v2 unified one).
+func oomKilled(path string) bool {
+	for _, f := range []string{
+		filepath.Join("/sys/fs/cgroup/memory", path, "memory.oom_control"),
+		filepath.Join("/sys/fs/cgroup", path, "memory.events"),
+	} {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			continue
+		}
+		for _, line := range strings.Split(string(b), "\n") {
+			if n, ok := strings.CutPrefix(line, "oom_kill "); ok {
+				return strings.TrimSpace(n) != "0"
+			}
+		}
+	}
+	return false
+}
+
+// Starter is the body of the process a monitor starts: it creates and
+// starts the container with its own stdout and stderr (the monitor's log
+// pipes) or sends the terminal to fd 4, records it running, and reports
+// "ok PID" or the error on fd 3. It exits at once; the container's init
+// passes to the monitor.
+func Starter(args []string) int {
+	report := os.NewFile(3, "report")
+	fail := func(err error) int {
+		code := 125
+		var pe *runtime.ProgramError
+		if errors.As(err, &pe) {
+			code = pe.Code
+		}
+		json.NewEncoder(report).Encode(monitorReport{Code: code, Message: err.Error()})
+		return 1
+	}
+	if len(args) != 2 {
+		return 2
+	}
+	c := &Containers{Root: args[0]}
+	ctx := context.Background()
+	rec, err := c.Load(args[1])
+	if err != nil {
+		return fail(err)
+	}
+	rootfs, err := c.rootfs(rec.ID)
+	if err != nil {
+		return fail(err)
+	}
+	rt := c.runtime()
+	opts := runtime.CreateOptions{Rootfs: rootfs}
+	if !rec.Config.Tty {
+		opts.Stdout, opts.Stderr = os.Stdout, os.Stderr
+	}
+	ctr, err := rt.Create(ctx, rec.ID, c.Dir(rec.ID), opts)
+	if err != nil {
+		return fail(err)
+	}
+	if ctr.Console != nil {
+		sock := os.NewFile(4, "console")
+		err := unix.Sendmsg(int(sock.Fd()), []byte("console"), unix.UnixRights(int(ctr.Console.Fd())), nil, 0)
+		if err != nil {
+			rt.Delete(ctx, rec.ID, true)
+			return fail(fmt.Errorf("hand the terminal to the monitor: %w", err))
+		}
+	}
+	if err := rt.Start(ctx, rec.ID); err != nil {
+		rt.Delete(ctx, rec.ID, true)
+		return fail(err)
+	}
+	rec.State = State{Status: StatusRunning, Running: true, Pid: ctr.Pid, StartedAt: time.Now().UTC()}
+	if err := c.Save(rec); err != nil {
+		rt.Delete(ctx, rec.ID, true)
+		return fail(err)
+	}
+	fmt.Fprintf(report, "ok %d", ctr.Pid)
+	return 0
+}
+
+// recvFile receives one file descriptor sent with SCM_RIGHTS.
+func recvFile(sock *os.File) (*os.File, error) {
+	buf := make([]byte, 64)
+	oob := make([]byte, unix.CmsgSpace(4))
+	_, oobn, _, _, err := unix.Recvmsg(int(sock.Fd()), buf, oob, 0)
+	if err != nil {
+		return nil, err
+	}
+	scms, err := unix.ParseSocketControlMessage(oob[:oobn])
+	if err != nil || len(scms) != 1 {
+		return nil, fmt.Errorf("no terminal received")
+	}
+	fds, err := unix.ParseUnixRights(&scms[0])
+	if err != nil || len(fds) != 1 {
+		return nil, fmt.Errorf("no terminal received")
+	}
+	unix.CloseOnExec(fds[0])
+	return os.NewFile(uintptr(fds[0]), "console"), nil
 }
 
 // Kill sends sig to the container's PID 1.

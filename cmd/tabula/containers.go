@@ -1,0 +1,337 @@
+package main
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"strconv"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spf13/cobra"
+	"golang.org/x/term"
+
+	"github.com/tabula-dev/tabula/container"
+	"github.com/tabula-dev/tabula/errdefs"
+)
+
+func init() {
+	commandGroups = append(commandGroups, func(root *cobra.Command, g *globalOptions) {
+		root.AddCommand(newPsCmd(g), newLogsCmd(g), newStopCmd(g), newKillCmd(g), newRmCmd(g),
+			newWaitCmd(g), newInspectContainerCmd(g), newExecCmd(g))
+	})
+}
+
+func containersOf(g *globalOptions) *container.Containers {
+	return &container.Containers{Root: g.root}
+}
+
+func newPsCmd(g *globalOptions) *cobra.Command {
+	var all, quiet bool
+	var format string
+	cmd := &cobra.Command{
+		Use:   "ps [flags]",
+		Short: "List containers",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			recs, err := containersOf(g).List(cmd.Context())
+			if err != nil {
+				return err
+			}
+			var shown []*container.Record
+			for _, r := range recs {
+				if all || r.State.Status == container.StatusRunning {
+					shown = append(shown, r)
+				}
+			}
+			out := cmd.OutOrStdout()
+			now := time.Now()
+			switch {
+			case quiet:
+				for _, r := range shown {
+					fmt.Fprintln(out, r.ID[:12])
+				}
+			case format == "json":
+				enc := json.NewEncoder(out)
+				for _, r := range shown {
+					enc.Encode(map[string]any{
+						"ID": r.ID[:12], "Image": r.Config.Image, "Command": psCommand(r, false),
+						"CreatedAt": r.Created.Format(time.RFC3339), "Status": psStatus(r, now),
+						"State": r.State.Status, "Names": strings.TrimPrefix(r.Name, "/"),
+						"Pid": r.State.Pid, "ExitCode": r.State.ExitCode,
+					})
+				}
+			case format == "" || format == "table":
+				tw := tabwriter.NewWriter(out, 0, 0, 3, ' ', 0)
+				fmt.Fprintln(tw, "CONTAINER ID\tIMAGE\tCOMMAND\tCREATED\tSTATUS\tNAMES")
+				for _, r := range shown {
+					fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", r.ID[:12], r.Config.Image, psCommand(r, true),
+						ago(now.Sub(r.Created))+" ago", psStatus(r, now), strings.TrimPrefix(r.Name, "/"))
+				}
+				return tw.Flush()
+			default:
+				return fmt.Errorf("--format %q: want table or json: %w", format, errdefs.ErrInvalidArgument)
+			}
+			return nil
+		},
+	}
+	cmd.Flags().BoolVarP(&all, "all", "a", false, "show all containers, not only running ones")
+	cmd.Flags().BoolVarP(&quiet, "quiet", "q", false, "print only container IDs")
+	cmd.Flags().StringVar(&format, "format", "", "output format: table or json")
+	return cmd
+}
+
+func psCommand(r *container.Record, truncate bool) string {
+	s := strings.Join(append([]string{r.Path}, r.Args...), " ")
+	if truncate && len(s) > 20 {
+		s = s[:19] + "…"
+	}
+	return strconv.Quote(s)
+}
+
+func psStatus(r *container.Record, now time.Time) string {
+	switch r.State.Status {
+	case container.StatusRunning:
+		return "Up " + ago(now.Sub(r.State.StartedAt))
+	case container.StatusExited:
+		if r.State.FinishedAt.IsZero() {
+			return fmt.Sprintf("Exited (%d)", r.State.ExitCode)
+		}
+		return fmt.Sprintf("Exited (%d) %s ago", r.State.ExitCode, ago(now.Sub(r.State.FinishedAt)))
+	}
+	return "Created"
+}
+
+// ago says a duration as Docker's ps does.
+func ago(d time.Duration) string {
+	switch {
+	case d < time.Second:
+		return "Less than a second"
+	case d < time.Minute:
+		return plural(int(d.Seconds()), "second")
+	case d < time.Hour:
+		return plural(int(d.Minutes()), "minute")
+	case d < 48*time.Hour:
+		return plural(int(d.Hours()), "hour")
+	}
+	return plural(int(d.Hours()/24), "day")
+}
+
+func plural(n int, unit string) string {
+	if n == 1 {
+		if unit == "hour" {
+			return "About an hour"
+		}
+		return "1 " + unit
+	}
+	return fmt.Sprintf("%d %ss", n, unit)
+}
+
+func newLogsCmd(g *globalOptions) *cobra.Command {
+	var o container.LogOptions
+	var tail string
+	cmd := &cobra.Command{
+		Use:   "logs [flags] CONTAINER",
+		Short: "Print the logs of a detached container",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			o.Tail = -1
+			if tail != "all" {
+				n, err := strconv.Atoi(tail)
+				if err != nil || n < 0 {
+					return fmt.Errorf("--tail %q: want a number of lines or all: %w", tail, errdefs.ErrInvalidArgument)
+				}
+				o.Tail = n
+			}
+			c := containersOf(g)
+			rec, err := c.Lookup(cmd.Context(), args[0])
+			if err != nil {
+				return err
+			}
+			return c.Logs(cmd.Context(), rec, cmd.OutOrStdout(), cmd.ErrOrStderr(), o)
+		},
+	}
+	cmd.Flags().BoolVarP(&o.Follow, "follow", "f", false, "follow the log output")
+	cmd.Flags().StringVarP(&tail, "tail", "n", "all", "number of lines to show from the end")
+	cmd.Flags().BoolVarP(&o.Timestamps, "timestamps", "t", false, "show timestamps")
+	return cmd
+}
+
+// eachContainer runs fn on every named container, printing the name of each
+// success as Docker does, and returns the errors joined.
+func eachContainer(cmd *cobra.Command, g *globalOptions, refs []string, fn func(*container.Containers, *container.Record) error) error {
+	c := containersOf(g)
+	var errs []error
+	for _, ref := range refs {
+		rec, err := c.Lookup(cmd.Context(), ref)
+		if err == nil {
+			err = fn(c, rec)
+		}
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		fmt.Fprintln(cmd.OutOrStdout(), ref)
+	}
+	return errors.Join(errs...)
+}
+
+func newStopCmd(g *globalOptions) *cobra.Command {
+	var timeout int
+	cmd := &cobra.Command{
+		Use:   "stop [flags] CONTAINER...",
+		Short: "Stop containers: the stop signal, then SIGKILL after the timeout",
+		Args:  cobra.MinimumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return eachContainer(cmd, g, args, func(c *container.Containers, r *container.Record) error {
+				t := r.Config.StopTimeout
+				if cmd.Flags().Changed("time") {
+					t = timeout
+				}
+				return c.Stop(cmd.Context(), r, time.Duration(t)*time.Second)
+			})
+		},
+	}
+	cmd.Flags().IntVarP(&timeout, "time", "t", 10, "seconds to wait before killing the container")
+	return cmd
+}
+
+func newKillCmd(g *globalOptions) *cobra.Command {
+	var signal string
+	cmd := &cobra.Command{
+		Use:   "kill [flags] CONTAINER...",
+		Short: "Send a signal (SIGKILL by default) to containers",
+		Args:  cobra.MinimumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			sig, err := container.ParseSignal(signal)
+			if err != nil {
+				return err
+			}
+			return eachContainer(cmd, g, args, func(c *container.Containers, r *container.Record) error {
+				return c.Kill(cmd.Context(), r, sig)
+			})
+		},
+	}
+	cmd.Flags().StringVarP(&signal, "signal", "s", "KILL", "signal to send")
+	return cmd
+}
+
+func newRmCmd(g *globalOptions) *cobra.Command {
+	var force bool
+	cmd := &cobra.Command{
+		Use:   "rm [flags] CONTAINER...",
+		Short: "Remove containers: their processes, cgroups, mounts and files",
+		Args:  cobra.MinimumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return eachContainer(cmd, g, args, func(c *container.Containers, r *container.Record) error {
+				return c.Remove(cmd.Context(), r, force)
+			})
+		},
+	}
+	cmd.Flags().BoolVarP(&force, "force", "f", false, "kill and remove a running container")
+	return cmd
+}
+
+func newWaitCmd(g *globalOptions) *cobra.Command {
+	return &cobra.Command{
+		Use:   "wait CONTAINER...",
+		Short: "Wait for containers to exit and print their exit codes",
+		Args:  cobra.MinimumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c := containersOf(g)
+			for _, ref := range args {
+				rec, err := c.Lookup(cmd.Context(), ref)
+				if err != nil {
+					return err
+				}
+				code, err := c.Wait(cmd.Context(), rec)
+				if err != nil {
+					return err
+				}
+				fmt.Fprintln(cmd.OutOrStdout(), code)
+			}
+			return nil
+		},
+	}
+}
+
+func newInspectContainerCmd(g *globalOptions) *cobra.Command {
+	var format string
+	cmd := &cobra.Command{
+		Use:   "inspect [flags] CONTAINER|IMAGE...",
+		Short: "Show containers' (or images') configuration and state as JSON",
+		Args:  cobra.MinimumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := formatOption(format); err != nil {
+				return err
+			}
+			c := containersOf(g)
+			var out []any
+			for _, ref := range args {
+				rec, err := c.Lookup(cmd.Context(), ref)
+				if errdefs.IsNotFound(err) {
+					// Docker's inspect also takes images.
+					if st, serr := openImageStore(g); serr == nil {
+						if ii, ierr := inspectImage(cmd.Context(), st, ref); ierr == nil {
+							out = append(out, ii)
+							continue
+						}
+					}
+				}
+				if err != nil {
+					return err
+				}
+				out = append(out, rec)
+			}
+			if isTemplate(format) {
+				return writeTemplate(cmd.OutOrStdout(), format, out)
+			}
+			b, err := json.MarshalIndent(out, "", "    ")
+			if err != nil {
+				return err
+			}
+			_, err = fmt.Fprintf(cmd.OutOrStdout(), "%s\n", b)
+			return err
+		},
+	}
+	cmd.Flags().StringVarP(&format, "format", "f", "", "json or a Go template such as '{{.State.Pid}}'")
+	return cmd
+}
+
+func newExecCmd(g *globalOptions) *cobra.Command {
+	var o container.ExecOptions
+	cmd := &cobra.Command{
+		Use:   "exec [flags] CONTAINER COMMAND [ARG...]",
+		Short: "Run a command in a running container",
+		Args:  cobra.MinimumNArgs(2),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c := containersOf(g)
+			rec, err := c.Lookup(cmd.Context(), args[0])
+			if err != nil {
+				return toolErr(err)
+			}
+			o.Cmd = args[1:]
+			if o.Tty && !term.IsTerminal(int(os.Stdin.Fd())) {
+				return toolErr(fmt.Errorf("-t: the input device is not a terminal: %w", errdefs.ErrInvalidArgument))
+			}
+			code, err := c.Exec(cmd.Context(), rec, o, container.Stdio{In: os.Stdin, Out: os.Stdout, Err: os.Stderr})
+			if err != nil {
+				return toolErr(err)
+			}
+			if code != 0 {
+				return &container.ExitError{Code: code}
+			}
+			return nil
+		},
+	}
+	f := cmd.Flags()
+	f.SetInterspersed(false)
+	f.BoolVarP(&o.Interactive, "interactive", "i", false, "keep stdin open")
+	f.BoolVarP(&o.Tty, "tty", "t", false, "give the process a terminal")
+	f.StringVarP(&o.User, "user", "u", "", "user and group to run as")
+	f.StringArrayVarP(&o.Env, "env", "e", nil, "set an environment variable")
+	f.StringVarP(&o.Workdir, "workdir", "w", "", "working directory")
+	return cmd
+}
