@@ -314,6 +314,10 @@ func (c *checker) checkCommand() string {
 				Message:    fmt.Sprintf("%s is a script for %s, which is not in the image", p, interp[0]),
 				Dockerfile: []string{fmt.Sprintf("COPY --from=builder %s %s", interp[0], interp[0])},
 				Pack:       fmt.Sprintf("--add %s:%s", interp[0], interp[0])})
+			return ""
+		}
+		if IsELF(c.head(interp[0])) {
+			return interp[0] // the interpreter is what must start
 		}
 		return ""
 	case IsELF(head):
