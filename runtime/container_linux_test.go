@@ -2,6 +2,7 @@ package runtime
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"os"
 	"os/exec"
@@ -337,6 +338,11 @@ func TestLifecycleAndExec(t *testing.T) {
 	}
 	if st, _ := r.State(ctx, "life"); st.Status != specs.StateRunning {
 		t.Fatalf("state after start: %+v", st)
+	}
+	var recorded state
+	if b, err := os.ReadFile(filepath.Join(r.StateDir, "life", stateFile)); err != nil || json.Unmarshal(b, &recorded) != nil ||
+		recorded.Status != specs.StateRunning || recorded.Pid != c.Pid || recorded.Bundle != bundle || recorded.StartTime == 0 {
+		t.Errorf("state.json after start: %+v, %v", recorded, err)
 	}
 	if fd, err := unix.Open("/proc/self/fd/"+itoa(exe), unix.O_WRONLY|unix.O_CLOEXEC, 0); err == nil {
 		unix.Close(fd)

@@ -157,7 +157,7 @@ func (r *Runtime) create(ctx context.Context, id, bundle string, opts CreateOpti
 		return nil, fmt.Errorf("container %s: its process died: %w", id, err)
 	}
 	st := &state{
-		ID: id, Pid: pid, Bundle: bundle, StartTime: startTime, Cgroup: cg.path,
+		ID: id, Pid: pid, Bundle: bundle, StartTime: startTime, Cgroup: cg.path, Status: specs.StateCreated,
 		Created: time.Now().UTC().Format(time.RFC3339Nano), Annotations: spec.Annotations, dir: dir,
 	}
 	if err := st.save(); err != nil {

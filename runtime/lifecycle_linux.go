@@ -82,17 +82,18 @@ func (r *Runtime) start(ctx context.Context, id string) error {
 	if len(data) == 0 || data[0] != '0' {
 		return fmt.Errorf("container %s: its init died before the start", id)
 	}
-	if len(data) > 1 {
-		var m syncMsg
-		if err := json.Unmarshal(data[1:], &m); err != nil {
-			return fmt.Errorf("start container %s: %s", id, data[1:])
-		}
-		if m.Program != nil {
-			return m.Program
-		}
-		return fmt.Errorf("start container %s: %s", id, m.Error)
+	if len(data) == 1 {
+		st.Status = specs.StateRunning
+		return st.save()
 	}
-	return nil
+	var m syncMsg
+	if err := json.Unmarshal(data[1:], &m); err != nil {
+		return fmt.Errorf("start container %s: %s", id, data[1:])
+	}
+	if m.Program != nil {
+		return m.Program
+	}
+	return fmt.Errorf("start container %s: %s", id, m.Error)
 }
 
 func (c *Container) wait() (ExitStatus, error) {

@@ -34,7 +34,12 @@ type state struct {
 	Created     string            `json:"created"`
 	Annotations map[string]string `json:"annotations,omitempty"`
 
-	status specs.ContainerState // computed when loaded, never stored
+	// Status is the last status tabula recorded (created, running), for
+	// other tools reading the file; State never trusts it and works the
+	// status out from the process table instead.
+	Status specs.ContainerState `json:"status"`
+
+	status specs.ContainerState // computed when loaded
 	dir    string
 }
 
