@@ -249,6 +249,9 @@ func TestLoadRefusesBadArchives(t *testing.T) {
 			if lerr != nil || len(list) != 0 {
 				t.Fatalf("after a refused load the store lists %+v, %v", list, lerr)
 			}
+			if left, _ := os.ReadDir(filepath.Join(s.Dir(), "ingest")); len(left) != 0 {
+				t.Fatalf("a refused load left %d temporary files", len(left))
+			}
 		})
 	}
 }

@@ -29,11 +29,12 @@ import (
 // paths outside itself or blobs it does not hold is refused and no name is
 // changed.
 func Load(ctx context.Context, r io.Reader, into *store.Store) ([]string, error) {
-	tmp, err := os.MkdirTemp("", "tabula-load-")
+	// Spool on the store's file system, not in a /tmp that may be memory.
+	tmp, release, err := into.TempDir()
 	if err != nil {
 		return nil, fmt.Errorf("load: %w", err)
 	}
-	defer os.RemoveAll(tmp)
+	defer release()
 	a, err := unpack(ctx, r, tmp)
 	if err != nil {
 		return nil, err
@@ -45,7 +46,7 @@ func Load(ctx context.Context, r io.Reader, into *store.Store) ([]string, error)
 		// the index keeps the manifests' digests.
 		imgs, err = a.oci()
 	case a.has("manifest.json"):
-		imgs, err = a.docker(ctx)
+		imgs, err = a.docker(ctx, tmp)
 	default:
 		return nil, fmt.Errorf("load: the input is neither a docker-archive (no manifest.json) nor an OCI archive (no index.json): %w", errdefs.ErrInvalidArgument)
 	}
@@ -228,7 +229,7 @@ func spool(p string, r io.Reader) error {
 }
 
 // docker reads a docker-archive's manifest.json.
-func (a *unpacked) docker(ctx context.Context) ([]loaded, error) {
+func (a *unpacked) docker(ctx context.Context, tmp string) ([]loaded, error) {
 	b, err := a.read("manifest.json", maxMetadata)
 	if err != nil {
 		return nil, err
@@ -239,7 +240,7 @@ func (a *unpacked) docker(ctx context.Context) ([]loaded, error) {
 	}
 	var out []loaded
 	for i, m := range ms {
-		img, err := a.dockerImage(ctx, m)
+		img, err := a.dockerImage(ctx, m, tmp)
 		if err != nil {
 			return nil, fmt.Errorf("manifest.json image %d: %w", i+1, err)
 		}
@@ -253,7 +254,7 @@ func (a *unpacked) docker(ctx context.Context) ([]loaded, error) {
 	return out, nil
 }
 
-func (a *unpacked) dockerImage(ctx context.Context, m dockerManifest) (v1.Image, error) {
+func (a *unpacked) dockerImage(ctx context.Context, m dockerManifest, tmp string) (v1.Image, error) {
 	rawCfg, err := a.read(m.Config, maxMetadata)
 	if err != nil {
 		return nil, fmt.Errorf("config: %w", err)
@@ -297,7 +298,7 @@ func (a *unpacked) dockerImage(ctx context.Context, m dockerManifest) (v1.Image,
 				defer rc.Close()
 				_, err = io.Copy(w, rc)
 				return err
-			}, layer.Options{Compression: layer.Gzip})
+			}, layer.Options{Compression: layer.Gzip, TempDir: tmp})
 			if err != nil {
 				return nil, fmt.Errorf("layer %d (%s): %w", i+1, lp, err)
 			}

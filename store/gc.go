@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
@@ -171,10 +172,25 @@ func (s *Store) GC(ctx context.Context) (int64, error) {
 				continue
 			}
 			fi, err := de.Info()
-			if err != nil || !fi.Mode().IsRegular() || time.Since(fi.ModTime()) < ingestGrace {
+			if err != nil || time.Since(fi.ModTime()) < ingestGrace {
 				continue
 			}
-			freed += removeCounting(filepath.Join(dir, de.Name()))
+			switch {
+			case fi.Mode().IsRegular():
+				freed += removeCounting(filepath.Join(dir, de.Name()))
+			case fi.IsDir() && dir != s.dir:
+				// A TempDir whose writer died: nobody holds its lock.
+				p := filepath.Join(dir, de.Name())
+				l, ok, err := tryLockFile(filepath.Join(p, tempDirLock))
+				if err != nil || !ok {
+					continue
+				}
+				n, _ := diskUsage(p)
+				if os.RemoveAll(p) == nil {
+					freed += n
+				}
+				l.unlock()
+			}
 		}
 	}
 	return freed, nil
@@ -226,4 +242,20 @@ func (s *Store) mark(d v1.Descriptor, live map[string]bool, depth int) error {
 		live[l.Digest.Hex] = true
 	}
 	return nil
+}
+
+func diskUsage(dir string) (int64, error) {
+	var n int64
+	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if d.Type().IsRegular() {
+			if fi, err := d.Info(); err == nil {
+				n += fi.Size()
+			}
+		}
+		return nil
+	})
+	return n, err
 }

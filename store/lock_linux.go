@@ -37,3 +37,20 @@ func (l *flock) unlock() {
 	unix.Flock(int(l.f.Fd()), unix.LOCK_UN)
 	l.f.Close()
 }
+
+// tryLockFile takes an exclusive lock on path if no one holds it; ok is
+// false when another holder has it.
+func tryLockFile(path string) (l *flock, ok bool, err error) {
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o644)
+	if err != nil {
+		return nil, false, err
+	}
+	if err := unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB); err != nil {
+		f.Close()
+		if err == unix.EWOULDBLOCK {
+			return nil, false, nil
+		}
+		return nil, false, err
+	}
+	return &flock{f}, true, nil
+}

@@ -20,3 +20,8 @@ func lockFile(path string, exclusive bool) (*flock, error) {
 }
 
 func (l *flock) unlock() { l.f.Close() }
+
+func tryLockFile(path string) (*flock, bool, error) {
+	l, err := lockFile(path, true)
+	return l, err == nil, err
+}

@@ -77,6 +77,28 @@ func (s *Store) updateIndexCreate() error {
 // Dir is the layout's directory.
 func (s *Store) Dir() string { return s.dir }
 
+// TempDir makes a private directory on the store's file system for a
+// writer's temporary files (a spooled archive, say). It stays locked until
+// release, which removes it; GC removes those of writers that died.
+func (s *Store) TempDir() (dir string, release func(), err error) {
+	dir, err = os.MkdirTemp(filepath.Join(s.dir, "ingest"), "tmp-")
+	if err != nil {
+		return "", nil, fmt.Errorf("make a temporary directory in the image store: %w", err)
+	}
+	l, err := lockFile(filepath.Join(dir, tempDirLock), true)
+	if err != nil {
+		os.RemoveAll(dir)
+		return "", nil, err
+	}
+	return dir, func() {
+		os.RemoveAll(dir)
+		l.unlock()
+	}, nil
+}
+
+// tempDirLock is held in each TempDir while its writer lives.
+const tempDirLock = ".lock"
+
 // Entry is one image of the store as `tabula images` lists it.
 type Entry struct {
 	// Names are the tags pointing at the image, in the familiar form Docker

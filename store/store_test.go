@@ -349,7 +349,19 @@ func TestGCKeepsYoungTempFiles(t *testing.T) {
 	old := filepath.Join(s.Dir(), "ingest", "old")
 	stray := filepath.Join(s.Dir(), "blobs", "sha256", strings.Repeat("1", 64))
 	oldIndex := filepath.Join(s.Dir(), ".index.json-123")
-	for _, p := range []string{young, old, stray, oldIndex} {
+	spool, _, err := s.TempDir() // never released: its writer "died"
+	if err != nil {
+		t.Fatal(err)
+	}
+	os.Remove(filepath.Join(spool, tempDirLock))
+	oldSpooled := filepath.Join(spool, "0")
+	live, release, err := s.TempDir()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer release()
+	os.WriteFile(filepath.Join(live, "0"), []byte("live"), 0o644)
+	for _, p := range []string{young, old, stray, oldIndex, oldSpooled} {
 		if err := os.WriteFile(p, []byte("12345"), 0o644); err != nil {
 			t.Fatal(err)
 		}
@@ -357,17 +369,19 @@ func TestGCKeepsYoungTempFiles(t *testing.T) {
 	past := time.Now().Add(-time.Hour)
 	os.Chtimes(old, past, past)
 	os.Chtimes(oldIndex, past, past)
+	os.Chtimes(spool, past, past)
+	os.Chtimes(live, past, past)
 	freed, err := s.GC(ctx)
-	if err != nil || freed != 15 {
-		t.Fatalf("GC = %d, %v; want 15 bytes freed", freed, err)
+	if err != nil || freed != 20 {
+		t.Fatalf("GC = %d, %v; want 20 bytes freed", freed, err)
 	}
-	for _, p := range []string{old, stray, oldIndex} {
+	for _, p := range []string{old, stray, oldIndex, spool} {
 		if _, err := os.Stat(p); err == nil {
 			t.Errorf("GC left %s", p)
 		}
 	}
-	for _, p := range []string{"index.json", "oci-layout"} {
-		if _, err := os.Stat(filepath.Join(s.Dir(), p)); err != nil {
+	for _, p := range []string{filepath.Join(s.Dir(), "index.json"), filepath.Join(s.Dir(), "oci-layout"), filepath.Join(live, "0")} {
+		if _, err := os.Stat(p); err != nil {
 			t.Errorf("GC removed %s", p)
 		}
 	}
