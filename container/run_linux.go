@@ -204,7 +204,19 @@ func (c *Containers) finish(rec *Record, st runtime.ExitStatus) {
 // removeAll deletes everything of rec's container: its process and cgroup,
 // its runtime state, its directory and its name.
 func (c *Containers) removeAll(ctx context.Context, rec *Record) error {
-	if err := c.runtime().Delete(ctx, rec.ID, true); err != nil && !errdefs.IsNotFound(err) {
+	// Killed processes take a moment to leave their cgroup (a zombie
+	// whose new parent has not reaped it yet), so a failed removal is
+	// tried again for a while.
+	var err error
+	for i := 0; i < 150; i++ {
+		err = c.runtime().Delete(ctx, rec.ID, true)
+		if err == nil || errdefs.IsNotFound(err) {
+			err = nil
+			break
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if err != nil {
 		return fmt.Errorf("remove container %s: %w", shortID(rec.ID), err)
 	}
 	// Let a monitor that is recording the exit finish first.

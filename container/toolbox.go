@@ -1,8 +1,8 @@
 package container
 
 import (
-	"debug/elf"
 	"context"
+	"debug/elf"
 	"errors"
 	"fmt"
 	"io"

@@ -1,0 +1,98 @@
+// probe is the test program of the container tests: each subcommand reports
+// one fact about the container it runs in.
+package main
+
+import (
+	"fmt"
+	"os"
+	"os/exec"
+	"os/signal"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+)
+
+func main() {
+	if len(os.Args) < 2 {
+		fmt.Println("probe: uid | env | pwd | cat FILE | write FILE | ls DIR | exit N | trap | alloc MB | spawn N | sleep")
+		return
+	}
+	args := os.Args[2:]
+	switch os.Args[1] {
+	case "uid":
+		fmt.Printf("%d:%d\n", os.Getuid(), os.Getgid())
+	case "env":
+		for _, e := range os.Environ() {
+			fmt.Println(e)
+		}
+	case "pwd":
+		wd, _ := os.Getwd()
+		fmt.Println(wd)
+	case "cat":
+		b, err := os.ReadFile(args[0])
+		check(err)
+		os.Stdout.Write(b)
+	case "write":
+		check(os.WriteFile(args[0], []byte("written\n"), 0o644))
+		fmt.Println("ok")
+	case "ls":
+		ents, err := os.ReadDir(args[0])
+		check(err)
+		var names []string
+		for _, e := range ents {
+			names = append(names, e.Name())
+		}
+		fmt.Println(strings.Join(names, " "))
+	case "exit":
+		n, _ := strconv.Atoi(args[0])
+		os.Exit(n)
+	case "trap":
+		c := make(chan os.Signal, 1)
+		signal.Notify(c, syscall.SIGTERM)
+		fmt.Println("ready")
+		s := <-c
+		fmt.Printf("got %v\n", s)
+		os.Exit(42)
+	case "alloc":
+		mb, _ := strconv.Atoi(args[0])
+		var keep [][]byte
+		for i := 0; i < mb; i++ {
+			b := make([]byte, 1<<20)
+			for j := range b {
+				b[j] = byte(j)
+			}
+			keep = append(keep, b)
+		}
+		fmt.Printf("allocated %d MB\n", len(keep))
+	case "spawn":
+		n, _ := strconv.Atoi(args[0])
+		started := 0
+		for i := 0; i < n; i++ {
+			cmd := exec.Command("/proc/self/exe", "sleep")
+			if err := cmd.Start(); err != nil {
+				break
+			}
+			started++
+		}
+		fmt.Printf("started %d\n", started)
+	case "sleep":
+		time.Sleep(time.Hour)
+	case "log":
+		for i := 0; ; i++ {
+			fmt.Printf("line %d\n", i)
+			fmt.Fprintf(os.Stderr, "err %d\n", i)
+			time.Sleep(50 * time.Millisecond)
+		}
+	default:
+		fmt.Fprintf(os.Stderr, "probe: unknown command %q\n", os.Args[1])
+		os.Exit(2)
+	}
+}
+
+func check(err error) {
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "probe:", err)
+		os.Exit(1)
+	}
+}
