@@ -3,8 +3,10 @@ package runtime
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -291,14 +293,85 @@ func (c *containerCgroup) delete() error {
 		c.dir.Close()
 		c.dir = nil
 	}
-	var err error
-	if c.v2 != nil {
-		err = c.v2.Delete()
-	} else if c.v1 != nil {
-		err = c.v1.Delete()
+	return removeCgroup(c.path)
+}
+
+// cgroupDirs are the directories of cgroup path in every hierarchy.
+func cgroupDirs(path string) ([]string, error) {
+	if unifiedHost() {
+		return []string{filepath.Join(cgroupRoot, path)}, nil
 	}
-	if err != nil && !errors.Is(err, os.ErrNotExist) && !errors.Is(err, cgroup1.ErrCgroupDeleted) {
-		return fmt.Errorf("remove cgroup %s: %w", c.path, err)
+	subs, err := hostV1Hierarchy()
+	if err != nil {
+		return nil, err
+	}
+	dirs := make([]string, 0, len(subs))
+	for _, s := range subs {
+		dirs = append(dirs, filepath.Join(cgroupRoot, string(s.Name()), path))
+	}
+	return dirs, nil
+}
+
+// killCgroup kills every process left in cgroup path, in every hierarchy,
+// and waits until they have exited.
+func killCgroup(ctx context.Context, path string) {
+	dirs, err := cgroupDirs(path)
+	if err != nil {
+		return
+	}
+	self := os.Getpid()
+	seen := map[int]bool{self: true}
+	var pidfds []int
+	for _, d := range dirs {
+		b, err := os.ReadFile(filepath.Join(d, "cgroup.procs"))
+		if err != nil {
+			continue
+		}
+		for _, f := range strings.Fields(string(b)) {
+			pid, err := strconv.Atoi(f)
+			if err != nil || seen[pid] {
+				continue
+			}
+			seen[pid] = true
+			fd, err := unix.PidfdOpen(pid, 0)
+			if err != nil {
+				continue
+			}
+			unix.PidfdSendSignal(fd, unix.SIGKILL, nil, 0)
+			pidfds = append(pidfds, fd)
+		}
+	}
+	for _, fd := range pidfds {
+		waitExit(ctx, fd)
+		unix.Close(fd)
+	}
+}
+
+// removeCgroup removes cgroup path (and any cgroup made below it) from
+// every hierarchy; one already gone is fine, so that a removal cut short
+// can be completed later.
+func removeCgroup(path string) error {
+	dirs, err := cgroupDirs(path)
+	if err != nil {
+		return fmt.Errorf("remove cgroup %s: %w", path, err)
+	}
+	var failed []string
+	for _, d := range dirs {
+		var sub []string
+		filepath.WalkDir(d, func(p string, e fs.DirEntry, err error) error {
+			if err == nil && e.IsDir() {
+				sub = append(sub, p)
+			}
+			return nil
+		})
+		for i := len(sub) - 1; i >= 0; i-- {
+			if err := unix.Rmdir(sub[i]); err != nil && !errors.Is(err, unix.ENOENT) {
+				failed = append(failed, fmt.Sprintf("%s (%v)", sub[i], err))
+			}
+		}
+	}
+	if len(failed) > 0 {
+		return fmt.Errorf("remove cgroup %s: %s", path, strings.Join(failed, ", "))
 	}
 	return nil
 }

@@ -185,11 +185,9 @@ func (r *Runtime) delete(ctx context.Context, id string, force bool) error {
 		unix.Close(pidfd)
 	}
 	if st.Cgroup != "" {
-		if cg, err := loadCgroup(st.Cgroup); err == nil {
-			cg.signal(unix.SIGKILL)
-			if err := cg.delete(); err != nil {
-				return fmt.Errorf("delete container %s: %w", id, err)
-			}
+		killCgroup(ctx, st.Cgroup)
+		if err := removeCgroup(st.Cgroup); err != nil {
+			return fmt.Errorf("delete container %s: %w", id, err)
 		}
 	}
 	if err := os.RemoveAll(st.dir); err != nil {

@@ -296,3 +296,64 @@ func TestConcurrent(t *testing.T) {
 		t.Errorf("%d containers left", len(list))
 	}
 }
+
+// TestDeleteCompletes: a delete cut short (the cgroup already gone from a
+// hierarchy) can be finished, and a host-PID-namespace container's
+// stragglers are killed through the cgroup.
+func TestDeleteCompletes(t *testing.T) {
+	bundle, spec := busyboxBundle(t, "sh", "-c", "sleep 60 & sleep 60")
+	var nss []specs.LinuxNamespace
+	for _, ns := range spec.Linux.Namespaces {
+		if ns.Type != specs.PIDNamespace {
+			nss = append(nss, ns)
+		}
+	}
+	spec.Linux.Namespaces = nss
+	writeSpec(t, bundle, spec)
+	ctx := context.Background()
+	r := &Runtime{StateDir: t.TempDir()}
+	c, err := r.Create(ctx, "partial", bundle, CreateOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := r.Start(ctx, "partial"); err != nil {
+		t.Fatal(err)
+	}
+	dirs, err := cgroupDirs("/tabula/partial")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Without its own PID namespace, killing the container's first
+	// process leaves the background sleep: only the cgroup finds it.
+	waited := make(chan struct{})
+	go func() { c.Wait(); close(waited) }()
+	if err := r.Delete(ctx, "partial", true); err != nil {
+		t.Fatal(err)
+	}
+	<-waited
+	for _, d := range dirs {
+		if _, err := os.Stat(d); err == nil {
+			t.Errorf("%s left behind", d)
+		}
+	}
+	assertGone(t, r, "partial", bundle)
+
+	// A cgroup missing from one hierarchy is still removed from the others.
+	path := "/tabula/halfgone"
+	cg, err := newCgroup(path, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dirs, _ = cgroupDirs(path)
+	if err := os.Remove(dirs[len(dirs)-1]); err != nil {
+		t.Fatal(err)
+	}
+	if err := cg.delete(); err != nil {
+		t.Fatal(err)
+	}
+	for _, d := range dirs {
+		if _, err := os.Stat(d); err == nil {
+			t.Errorf("%s left behind", d)
+		}
+	}
+}
