@@ -166,6 +166,9 @@ func ReadBinary(r io.ReaderAt, size int64, name string) (b *Binary, err error) {
 		}
 	}
 	switch {
+	case b.Interp != "":
+		// The kernel starts the loader whenever there is a PT_INTERP.
+		b.Linking = Dynamic
 	case !hasDynamic:
 		b.Linking = Static
 	case b.Interp == "" && b.PIE:
