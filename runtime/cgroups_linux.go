@@ -11,7 +11,6 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"syscall"
 
 	"github.com/containerd/cgroups/v3"
 	"github.com/containerd/cgroups/v3/cgroup1"
@@ -216,53 +215,6 @@ func (c *containerCgroup) enterThread() (leave func(), err error) {
 	return leave, nil
 }
 
-// pids lists the processes in the cgroup.
-func (c *containerCgroup) pids() ([]int, error) {
-	var file string
-	if c.v2 != nil {
-		file = filepath.Join(cgroupRoot, c.path, "cgroup.procs")
-	} else {
-		file = filepath.Join(cgroupRoot, "pids", c.path, "cgroup.procs")
-		if _, err := os.Stat(file); err != nil {
-			file = filepath.Join(cgroupRoot, "memory", c.path, "cgroup.procs")
-		}
-	}
-	b, err := os.ReadFile(file)
-	if err != nil {
-		return nil, err
-	}
-	var out []int
-	for _, f := range strings.Fields(string(b)) {
-		if pid, err := strconv.Atoi(f); err == nil {
-			out = append(out, pid)
-		}
-	}
-	return out, nil
-}
-
-// signal sends sig to every process of the cgroup.
-func (c *containerCgroup) signal(sig syscall.Signal) error {
-	if c.v2 != nil && sig == syscall.SIGKILL {
-		if err := c.v2.Kill(); err == nil {
-			return nil
-		}
-	}
-	pids, err := c.pids()
-	if err != nil {
-		return err
-	}
-	self := os.Getpid()
-	for _, pid := range pids {
-		if pid == self {
-			continue
-		}
-		if err := unix.Kill(pid, sig); err != nil && !errors.Is(err, unix.ESRCH) {
-			return err
-		}
-	}
-	return nil
-}
-
 // oomKills counts the processes the kernel's OOM killer killed in the
 // cgroup.
 func (c *containerCgroup) oomKills() int {
@@ -312,34 +264,56 @@ func cgroupDirs(path string) ([]string, error) {
 	return dirs, nil
 }
 
-// killCgroup kills every process left in cgroup path, in every hierarchy,
-// and waits until they have exited.
-func killCgroup(ctx context.Context, path string) {
+// cgroupPids lists the processes in cgroup path, in every hierarchy,
+// tabula itself excepted.
+func cgroupPids(path string) []int {
 	dirs, err := cgroupDirs(path)
 	if err != nil {
-		return
+		return nil
 	}
-	self := os.Getpid()
-	seen := map[int]bool{self: true}
-	var pidfds []int
+	seen := map[int]bool{os.Getpid(): true}
+	var pids []int
 	for _, d := range dirs {
 		b, err := os.ReadFile(filepath.Join(d, "cgroup.procs"))
 		if err != nil {
 			continue
 		}
 		for _, f := range strings.Fields(string(b)) {
-			pid, err := strconv.Atoi(f)
-			if err != nil || seen[pid] {
-				continue
+			if pid, err := strconv.Atoi(f); err == nil && !seen[pid] {
+				seen[pid] = true
+				pids = append(pids, pid)
 			}
-			seen[pid] = true
-			fd, err := unix.PidfdOpen(pid, 0)
-			if err != nil {
-				continue
-			}
-			unix.PidfdSendSignal(fd, unix.SIGKILL, nil, 0)
-			pidfds = append(pidfds, fd)
 		}
+	}
+	return pids
+}
+
+// signalCgroup sends sig to every process of cgroup path and returns how
+// many it reached.
+func signalCgroup(path string, sig unix.Signal) (int, error) {
+	n := 0
+	for _, pid := range cgroupPids(path) {
+		err := unix.Kill(pid, sig)
+		if err == nil {
+			n++
+		} else if !errors.Is(err, unix.ESRCH) {
+			return n, err
+		}
+	}
+	return n, nil
+}
+
+// killCgroup kills every process left in cgroup path and waits until they
+// have exited.
+func killCgroup(ctx context.Context, path string) {
+	var pidfds []int
+	for _, pid := range cgroupPids(path) {
+		fd, err := unix.PidfdOpen(pid, 0)
+		if err != nil {
+			continue
+		}
+		unix.PidfdSendSignal(fd, unix.SIGKILL, nil, 0)
+		pidfds = append(pidfds, fd)
 	}
 	for _, fd := range pidfds {
 		waitExit(ctx, fd)

@@ -153,10 +153,14 @@ func (r *Runtime) kill(ctx context.Context, id string, sig syscall.Signal, all b
 		return err
 	}
 	if all && st.Cgroup != "" {
-		cg, err := loadCgroup(st.Cgroup)
-		if err == nil {
-			return cg.signal(sig)
+		n, err := signalCgroup(st.Cgroup, sig)
+		if err != nil {
+			return fmt.Errorf("signal container %s: %w", id, err)
 		}
+		if n > 0 || st.alive() {
+			return nil
+		}
+		return fmt.Errorf("container %s is not running: %w", id, errdefs.ErrFailedPrecondition)
 	}
 	pidfd, err := st.openLive()
 	if err != nil {
