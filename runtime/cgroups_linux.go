@@ -62,6 +62,12 @@ func newCgroup(path string, res *specs.LinuxResources) (*containerCgroup, error)
 	c := &containerCgroup{path: path}
 	r := *res
 	r.Pids = nil // see setPidsLimit
+	if res.Pids != nil && res.Pids.Limit != nil {
+		// A zero limit writes nothing but, on v2, enables the pids
+		// controller for the cgroup, so that pids.max exists.
+		var zero int64
+		r.Pids = &specs.LinuxPids{Limit: &zero}
+	}
 	// The devices every container gets stay allowed whatever the spec's
 	// rules deny, as runc does.
 	r.Devices = append(append([]specs.LinuxDeviceCgroup(nil), res.Devices...), DefaultDeviceRules()[1:]...)
