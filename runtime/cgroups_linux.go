@@ -73,7 +73,9 @@ func newCgroup(path string, res *specs.LinuxResources) (*containerCgroup, error)
 	r.Devices = append(append([]specs.LinuxDeviceCgroup(nil), res.Devices...), DefaultDeviceRules()[1:]...)
 	res = &r
 	if unifiedHost() {
-		m, err := cgroup2.NewManager(cgroupRoot, path, cgroup2.ToResources(res))
+		r2 := cgroup2.ToResources(res)
+		r2.Devices = res.Devices // an eBPF filter on v2; ToResources leaves it out
+		m, err := cgroup2.NewManager(cgroupRoot, path, r2)
 		if err != nil {
 			return nil, fmt.Errorf("create cgroup %s: %w", path, err)
 		}
