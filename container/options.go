@@ -9,6 +9,7 @@ import (
 	"os"
 	"path"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"syscall"
@@ -62,6 +63,8 @@ func invalid(format string, a ...any) error {
 	return fmt.Errorf(format+": %w", append(a, errdefs.ErrInvalidArgument)...)
 }
 
+var sizeNumber = regexp.MustCompile(`^[0-9]+(\.[0-9]+)?$`)
+
 // ParseBytes reads a size as Docker writes it: a number with an optional
 // b, k, m or g suffix (powers of 1024).
 func ParseBytes(s string) (int64, error) {
@@ -84,7 +87,7 @@ func ParseBytes(s string) (int64, error) {
 		}
 	}
 	f, err := strconv.ParseFloat(t, 64)
-	if err != nil || f < 0 || math.IsInf(f, 0) || f*float64(mult) > math.MaxInt64/2 {
+	if !sizeNumber.MatchString(t) || err != nil || f*float64(mult) > math.MaxInt64/2 {
 		return 0, fmt.Errorf("%q is not a size; write it as 64m, 512k or 1g", s)
 	}
 	return int64(f * float64(mult)), nil

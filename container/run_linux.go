@@ -25,25 +25,6 @@ import (
 	"github.com/tabula-dev/tabula/runtime"
 )
 
-// MonitorName is the argv[0] that makes tabula run as the monitor of a
-// detached container.
-const MonitorName = "tabula-monitor"
-
-// ExitError carries a container's exit code to tabula's own exit.
-type ExitError struct {
-	Code int
-	Err  error // nil when the container itself exited with Code
-}
-
-func (e *ExitError) Error() string {
-	if e.Err == nil {
-		return ""
-	}
-	return e.Err.Error()
-}
-func (e *ExitError) Unwrap() error { return e.Err }
-func (e *ExitError) ExitCode() int { return e.Code }
-
 // startFailure turns an error of creating or starting a container into
 // Docker's exit codes: the program's 126 or 127, 125 for everything else.
 func startFailure(err error) error {
@@ -56,11 +37,6 @@ func startFailure(err error) error {
 
 func (c *Containers) runtime() *runtime.Runtime {
 	return &runtime.Runtime{StateDir: c.StateDir()}
-}
-
-// Stdio are the terminal or pipes of a foreground container or exec.
-type Stdio struct {
-	In, Out, Err *os.File
 }
 
 // forwardedSignals are relayed to a foreground container's PID 1.
@@ -232,13 +208,6 @@ func (c *Containers) removeAll(ctx context.Context, rec *Record) error {
 	return nil
 }
 
-func trimSlash(s string) string {
-	if len(s) > 0 && s[0] == '/' {
-		return s[1:]
-	}
-	return s
-}
-
 // StartDetached hands a created container to a new monitor process (tabula
 // re-executed in its own session) and returns once the container runs, or
 // with the reason it could not start (everything then removed).
@@ -278,16 +247,6 @@ func (c *Containers) StartDetached(ctx context.Context, rec *Record) error {
 	}
 	return &ExitError{Code: rep.Code, Err: errors.New(rep.Message)}
 }
-
-type monitorReport struct {
-	Code    int    `json:"code"`
-	Message string `json:"message"`
-}
-
-// StarterName is the argv[0] of the short-lived process a monitor starts to
-// create and start its container, so that the monitor itself never carries
-// the memory that work needs.
-const StarterName = "tabula-starter"
 
 // Monitor is the body of a detached container's monitor process. It makes
 // itself the child subreaper, lets a starter process (Starter) create and
@@ -633,16 +592,6 @@ func (c *Containers) Wait(ctx context.Context, rec *Record) (int, error) {
 		case <-time.After(20 * time.Millisecond):
 		}
 	}
-}
-
-// ExecOptions are the flags of `tabula exec`.
-type ExecOptions struct {
-	Cmd         []string
-	User        string
-	Env         []string
-	Workdir     string
-	Tty         bool
-	Interactive bool
 }
 
 // Exec runs a process inside rec's running container and returns its exit

@@ -137,17 +137,20 @@ func (s *Snapshots) shortLinks(dirs []string) ([]string, error) {
 	out := make([]string, len(dirs))
 	for i, d := range dirs {
 		name := filepath.Base(d)
-		if len(name) > 12 {
-			name = name[:12]
+		// 12 hex digits name a layer; a longer prefix settles a clash.
+		for n := min(12, len(name)); out[i] == ""; n++ {
+			if n > len(name) {
+				return nil, fmt.Errorf("no short link for layer %s in %s", d, ldir)
+			}
+			link := filepath.Join(ldir, name[:n])
+			err := os.Symlink(d, link)
+			if err != nil && !errors.Is(err, os.ErrExist) {
+				return nil, err
+			}
+			if t, err := os.Readlink(link); err == nil && t == d {
+				out[i] = link
+			}
 		}
-		link := filepath.Join(ldir, name)
-		if err := os.Symlink(d, link); err != nil && !errors.Is(err, os.ErrExist) {
-			return nil, err
-		}
-		if t, err := os.Readlink(link); err != nil || t != d {
-			return nil, fmt.Errorf("short layer link %s does not point at %s", link, d)
-		}
-		out[i] = link
 	}
 	return out, nil
 }

@@ -1,0 +1,164 @@
+package container
+
+import (
+	"crypto/sha256"
+	"bytes"
+	"io"
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/empty"
+	"github.com/google/go-containerregistry/pkg/v1/mutate"
+	"github.com/google/go-containerregistry/pkg/v1/random"
+)
+
+// TestUnpackConcurrent: runs of the same image at once unpack each layer
+// into one directory, none sees half a layer, no temporary stays.
+func TestUnpackConcurrent(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("unpacking with the tar's owners needs root")
+	}
+	img, err := random.Image(64<<10, 3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := &Snapshots{Root: t.TempDir()}
+	var wg sync.WaitGroup
+	results := make([][]string, 8)
+	errs := make([]error, 8)
+	for i := range results {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			results[i], errs[i] = s.View(context.Background(), img)
+		}()
+	}
+	wg.Wait()
+	for i := range results {
+		if errs[i] != nil {
+			t.Fatal(errs[i])
+		}
+		if strings.Join(results[i], ":") != strings.Join(results[0], ":") || len(results[i]) != 3 {
+			t.Fatalf("run %d got layers %v, run 0 %v", i, results[i], results[0])
+		}
+	}
+	layers, _ := img.Layers()
+	for i, l := range layers {
+		d, _ := l.DiffID()
+		if want := filepath.Join(s.Root, "layers", "sha256", d.Hex); results[0][i] != want {
+			t.Errorf("layer %d at %s, want %s (bottom first)", i, results[0][i], want)
+		}
+		if ents, err := os.ReadDir(results[0][i]); err != nil || len(ents) == 0 {
+			t.Errorf("layer %d is empty: %v", i, err)
+		}
+	}
+	ents, _ := os.ReadDir(filepath.Join(s.Root, "layers"))
+	for _, e := range ents {
+		if strings.HasPrefix(e.Name(), ".tmp-") {
+			t.Errorf("temporary %s left behind", e.Name())
+		}
+	}
+}
+
+func TestViewEmptyImage(t *testing.T) {
+	s := &Snapshots{Root: t.TempDir()}
+	dirs, err := s.View(context.Background(), empty.Image)
+	if err != nil || len(dirs) != 1 {
+		t.Fatalf("View(empty) = %v, %v", dirs, err)
+	}
+	if ents, err := os.ReadDir(dirs[0]); err != nil || len(ents) != 0 {
+		t.Errorf("the empty image's lower dir: %v %v", ents, err)
+	}
+}
+
+// TestUnpackCorrupt: a layer whose content does not match its digest leaves
+// no layer directory.
+func TestUnpackCorrupt(t *testing.T) {
+	img, _ := random.Image(1024, 1)
+	layers, _ := img.Layers()
+	bad := corruptLayer{layers[0]}
+	img2, err := mutate.AppendLayers(empty.Image, bad)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := &Snapshots{Root: t.TempDir()}
+	if _, err := s.View(context.Background(), img2); err == nil {
+		t.Fatal("a corrupt layer unpacked")
+	}
+	ents, _ := os.ReadDir(filepath.Join(s.Root, "layers", "sha256"))
+	all, _ := os.ReadDir(filepath.Join(s.Root, "layers"))
+	if len(ents) != 0 || len(all) != 1 {
+		t.Errorf("left behind: %v %v", ents, all)
+	}
+}
+
+func TestPrepareOrderAndLongPaths(t *testing.T) {
+	root := t.TempDir()
+	s := &Snapshots{Root: root}
+	dir := filepath.Join(root, "containers", "c")
+	m, err := s.Prepare(dir, []string{"/l/bottom", "/l/middle", "/l/top"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m[0].Type != "overlay" || m[0].Options[0] != "lowerdir=/l/top:/l/middle:/l/bottom" {
+		t.Errorf("overlay options %v: want the top layer first", m[0].Options)
+	}
+	// Sixty layers with long paths do not fit a page: short links do.
+	var lowers []string
+	for i := 0; i < 60; i++ {
+		d := filepath.Join(root, "layers", "sha256", fmt.Sprintf("%x", sha256.Sum256([]byte{byte(i)})))
+		os.MkdirAll(d, 0o755)
+		lowers = append(lowers, d)
+	}
+	m, err = s.Prepare(dir, lowers)
+	if err != nil {
+		t.Fatal(err)
+	}
+	opts := strings.Join(m[0].Options, ",")
+	if len(opts) >= maxMountData {
+		t.Fatalf("options are %d bytes", len(opts))
+	}
+	short := strings.Split(strings.TrimPrefix(m[0].Options[0], "lowerdir="), ":")
+	if len(short) != 60 {
+		t.Fatalf("%d lower dirs", len(short))
+	}
+	for i, l := range short {
+		if target, err := os.Readlink(l); err != nil || target != lowers[59-i] {
+			t.Errorf("short link %s -> %s (%v), want %s", l, target, err, lowers[59-i])
+		}
+	}
+}
+
+// corruptLayer serves a layer whose uncompressed content is truncated.
+type v1Layer = v1.Layer
+
+type corruptLayer struct{ v1Layer }
+
+func (c corruptLayer) Uncompressed() (io.ReadCloser, error) {
+	rc, err := c.v1Layer.Uncompressed()
+	if err != nil {
+		return nil, err
+	}
+	b, _ := io.ReadAll(rc)
+	rc.Close()
+	return io.NopCloser(bytes.NewReader(b[:len(b)/2])), nil
+}
+
+func TestShortLinksClash(t *testing.T) {
+	s := &Snapshots{Root: t.TempDir()}
+	a := "/layers/" + strings.Repeat("a", 12) + "1" + strings.Repeat("0", 51)
+	b := "/layers/" + strings.Repeat("a", 12) + "2" + strings.Repeat("0", 51)
+	links, err := s.shortLinks([]string{a, b, a})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if links[0] == links[1] || links[0] != links[2] {
+		t.Errorf("links %v: want distinct links for distinct layers, one for the same", links)
+	}
+}
