@@ -1,11 +1,11 @@
 package container
 
 import (
-	"crypto/sha256"
 	"bytes"
-	"io"
 	"context"
+	"crypto/sha256"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
