@@ -118,7 +118,7 @@ func (c *Containers) Create(ctx context.Context, src *Source, opts *Options, joi
 	if err := writeEtc(dir, spec, opts.Network == "host"); err != nil {
 		return nil, err
 	}
-	b, err := json.MarshalIndent(spec, "", "  ")
+	b, err := json.Marshal(spec)
 	if err != nil {
 		return nil, err
 	}

@@ -116,7 +116,9 @@ func (c *Containers) Run(ctx context.Context, rec *Record, stdio Stdio) (int, er
 		cleanup()
 		return 0, &ExitError{Code: 125, Err: err}
 	}
-	c.finish(rec, st)
+	if !rec.HostConfig.AutoRemove {
+		c.finish(rec, st) // a removed container needs no record
+	}
 	cleanup()
 	return st.Code, nil
 }
