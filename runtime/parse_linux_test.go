@@ -43,3 +43,15 @@ func FuzzParseStat(f *testing.F) {
 		parseStat(line) // must not panic
 	})
 }
+
+func TestValidID(t *testing.T) {
+	for id, want := range map[string]bool{
+		"a": true, "abc-1.2_3": true, strings.Repeat("x", 128): true,
+		"": false, strings.Repeat("x", 129): false, "-a": false, ".": false, "..": false,
+		"a/b": false, "../x": false, "a b": false, "é": false,
+	} {
+		if got := validID(id); got != want {
+			t.Errorf("validID(%q) = %v, want %v", id, got, want)
+		}
+	}
+}

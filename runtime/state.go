@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"regexp"
 	"strconv"
 	"strings"
 
@@ -43,10 +42,23 @@ type state struct {
 	dir    string
 }
 
-var validID = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$`)
+// validID reports whether id is 1 to 128 letters, digits, '_', '.' or
+// '-', starting with a letter or digit (so it is a safe directory name).
+func validID(id string) bool {
+	if len(id) == 0 || len(id) > 128 {
+		return false
+	}
+	for i, c := range []byte(id) {
+		alnum := c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9'
+		if !alnum && (i == 0 || c != '_' && c != '.' && c != '-') {
+			return false
+		}
+	}
+	return true
+}
 
 func (r *Runtime) containerDir(id string) (string, error) {
-	if !validID.MatchString(id) {
+	if !validID(id) {
 		return "", fmt.Errorf("container ID %q: use 1 to 128 letters, digits, '_', '.' or '-', starting with a letter or digit: %w", id, errdefs.ErrInvalidArgument)
 	}
 	if r.StateDir == "" {
@@ -143,7 +155,7 @@ func (r *Runtime) list(ctx context.Context) ([]*specs.State, error) {
 	}
 	var out []*specs.State
 	for _, e := range ents {
-		if !e.IsDir() || !validID.MatchString(e.Name()) {
+		if !e.IsDir() || !validID(e.Name()) {
 			continue
 		}
 		if err := ctx.Err(); err != nil {
