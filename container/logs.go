@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"sync"
 	"time"
 )
 
@@ -17,38 +16,6 @@ type LogEntry struct {
 	Log    string    `json:"log"`
 	Stream string    `json:"stream"`
 	Time   time.Time `json:"time"`
-}
-
-// logFile appends LogEntry lines to a file; streams share it.
-type logFile struct {
-	mu sync.Mutex
-	f  *os.File
-}
-
-func (l *logFile) write(stream string, line []byte) {
-	b, _ := json.Marshal(LogEntry{Log: string(line), Stream: stream, Time: time.Now().UTC()})
-	b = append(b, '\n')
-	l.mu.Lock()
-	l.f.Write(b)
-	l.mu.Unlock()
-}
-
-// copyLines copies r into the log as stream, one entry per line (a last
-// line without a newline is written as it is).
-func (l *logFile) copyLines(stream string, r io.Reader) {
-	br := bufio.NewReaderSize(r, 16<<10)
-	for {
-		line, err := br.ReadSlice('\n')
-		if len(line) > 0 {
-			l.write(stream, line)
-		}
-		if err == bufio.ErrBufferFull {
-			continue
-		}
-		if err != nil {
-			return
-		}
-	}
 }
 
 // LogOptions shape Logs.

@@ -1,6 +1,7 @@
 package container
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -226,7 +227,9 @@ func (c *Containers) StartDetached(ctx context.Context, rec *Record) error {
 	cmd := &exec.Cmd{
 		Path:        exe,
 		Args:        []string{MonitorName, c.Root, rec.ID},
-		Env:         []string{"GOMAXPROCS=1", "GOGC=20"},
+		// The monitor allocates next to nothing once running (copyLogs):
+		// no collector, with a memory limit as the safety net.
+		Env:         []string{"GOMAXPROCS=1", "GOGC=off", "GOMEMLIMIT=16MiB"},
 		ExtraFiles:  []*os.File{w},
 		SysProcAttr: &syscall.SysProcAttr{Setsid: true},
 	}
@@ -295,7 +298,6 @@ func (c *Containers) monitor(ctx context.Context, rec *Record, report *os.File) 
 		return err
 	}
 	defer lf.Close()
-	logs := &logFile{f: lf}
 	exe, err := os.Executable()
 	if err != nil {
 		return err
@@ -310,8 +312,9 @@ func (c *Containers) monitor(ctx context.Context, rec *Record, report *os.File) 
 		Env:        []string{"GOMAXPROCS=2"},
 		ExtraFiles: []*os.File{repW},
 	}
-	var outR, errR, consoleSock *os.File
+	var consoleSock *os.File
 	var pipeEnds []*os.File
+	var streams []logStream
 	if rec.Config.Tty {
 		fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_SEQPACKET|unix.SOCK_CLOEXEC, 0)
 		if err != nil {
@@ -323,15 +326,18 @@ func (c *Containers) monitor(ctx context.Context, rec *Record, report *os.File) 
 		starter.ExtraFiles = append(starter.ExtraFiles, theirs)
 		pipeEnds = append(pipeEnds, theirs)
 	} else {
-		var outW, errW *os.File
-		if outR, outW, err = os.Pipe(); err != nil {
-			return err
+		// Plain blocking pipes: the monitor reads them with poll(2)
+		// itself, without Go's poller.
+		for _, name := range []string{"stdout", "stderr"} {
+			var p [2]int
+			if err := unix.Pipe2(p[:], unix.O_CLOEXEC); err != nil {
+				return err
+			}
+			defer unix.Close(p[0])
+			streams = append(streams, logStream{name: name, fd: p[0]})
+			pipeEnds = append(pipeEnds, os.NewFile(uintptr(p[1]), name))
 		}
-		if errR, errW, err = os.Pipe(); err != nil {
-			return err
-		}
-		starter.Stdout, starter.Stderr = outW, errW
-		pipeEnds = append(pipeEnds, outW, errW)
+		starter.Stdout, starter.Stderr = pipeEnds[0], pipeEnds[1]
 	}
 	err = starter.Start()
 	repW.Close()
@@ -351,35 +357,31 @@ func (c *Containers) monitor(ctx context.Context, rec *Record, report *os.File) 
 		}
 		return &ExitError{Code: rep.Code, Err: errors.New(rep.Message)}
 	}
-	var console *os.File
 	if consoleSock != nil {
-		if console, err = recvFile(consoleSock); err != nil {
+		console, err := recvFile(consoleSock)
+		if err != nil {
 			c.runtime().Delete(ctx, rec.ID, true)
 			return fmt.Errorf("receive the terminal of container %s: %w", shortID(rec.ID), err)
 		}
+		fd, err := unix.Dup(int(console.Fd()))
+		console.Close()
+		if err != nil {
+			return err
+		}
+		defer unix.Close(fd)
+		streams = append(streams, logStream{name: "stdout", fd: fd})
 	}
+	pidfd, err := unix.PidfdOpen(pid, 0)
+	if err != nil {
+		c.runtime().Delete(ctx, rec.ID, true)
+		return fmt.Errorf("watch container %s: %w", shortID(rec.ID), err)
+	}
+	defer unix.Close(pidfd)
 	report.Write([]byte("ok"))
 	report.Close()
 
-	var copied sync.WaitGroup
-	if console != nil {
-		copied.Add(1)
-		go func() { defer copied.Done(); logs.copyLines("stdout", console) }()
-	} else {
-		copied.Add(2)
-		go func() { defer copied.Done(); logs.copyLines("stdout", outR) }()
-		go func() { defer copied.Done(); logs.copyLines("stderr", errR) }()
-	}
-	trimMemory(true)
-	// Once more when the log copies are parked, without the collection
-	// whose stack scans touched much of the binary's tables.
-	time.AfterFunc(200*time.Millisecond, func() { trimMemory(false) })
+	copyLogs(int(lf.Fd()), streams, pidfd)
 	st := reap(pid)
-	if console != nil {
-		// The pty gives EIO once the last process holding it is gone.
-		go func() { time.Sleep(time.Second); console.Close() }()
-	}
-	copied.Wait()
 	st.OOMKilled = oomKilled("/tabula/" + rec.ID)
 	rec, err = c.Load(rec.ID)
 	if err != nil {
@@ -392,6 +394,137 @@ func (c *Containers) monitor(ctx context.Context, rec *Record, report *os.File) 
 		c.runtime().Delete(ctx, rec.ID, true)
 	}
 	return nil
+}
+
+// logStream is one of a container's outputs the monitor logs.
+type logStream struct {
+	name    string
+	fd      int
+	pending []byte
+}
+
+// copyLogs writes the container's output to the log file (fd log) as JSON
+// lines until every stream has ended, or for a second more after the
+// container's init (pidfd) exited. It is one loop over poll(2), read(2)
+// and write(2) that allocates nothing once running, so that the monitor
+// runs with the garbage collector off and touches little of tabula's
+// binary: its pages leave the monitor's resident set (trimMemory) for good.
+func copyLogs(log int, streams []logStream, pidfd int) {
+	trimMemory(true)
+	trimmed := false
+	pfds := make([]unix.PollFd, len(streams)+1)
+	for i, s := range streams {
+		pfds[i] = unix.PollFd{Fd: int32(s.fd), Events: unix.POLLIN}
+	}
+	pfds[len(streams)] = unix.PollFd{Fd: int32(pidfd), Events: unix.POLLIN}
+	buf := make([]byte, 32<<10)
+	line := make([]byte, 0, 64<<10)
+	open := len(streams)
+	exited := false
+	for open > 0 {
+		timeout := -1
+		if !trimmed {
+			timeout = 200 // then once more, without a collection first
+		}
+		if exited {
+			timeout = 1000
+		}
+		n, err := unix.Poll(pfds, timeout)
+		if err == unix.EINTR {
+			continue
+		}
+		if err != nil {
+			break
+		}
+		if n == 0 {
+			if exited {
+				break // processes outside the container keep its pipes open
+			}
+			trimMemory(false)
+			trimmed = true
+			continue
+		}
+		for i := range streams {
+			if pfds[i].Revents == 0 {
+				continue
+			}
+			s := &streams[i]
+			nr, err := unix.Read(s.fd, buf)
+			if err == unix.EINTR || err == unix.EAGAIN {
+				continue
+			}
+			if nr <= 0 {
+				if len(s.pending) > 0 {
+					line = appendLogLine(line[:0], s.name, s.pending)
+					unix.Write(log, line)
+					s.pending = s.pending[:0]
+				}
+				pfds[i].Fd = -1
+				open--
+				continue
+			}
+			data := buf[:nr]
+			for len(data) > 0 {
+				j := bytes.IndexByte(data, '\n')
+				if j < 0 {
+					s.pending = append(s.pending, data...)
+					if len(s.pending) >= 16<<10 { // a long line goes out in parts
+						line = appendLogLine(line[:0], s.name, s.pending)
+						unix.Write(log, line)
+						s.pending = s.pending[:0]
+					}
+					break
+				}
+				chunk := data[:j+1]
+				if len(s.pending) > 0 {
+					s.pending = append(s.pending, chunk...)
+					chunk = s.pending
+				}
+				line = appendLogLine(line[:0], s.name, chunk)
+				unix.Write(log, line)
+				s.pending = s.pending[:0]
+				data = data[j+1:]
+			}
+		}
+		if pfds[len(streams)].Revents != 0 {
+			exited = true
+			pfds[len(streams)].Fd = -1
+		}
+	}
+}
+
+// appendLogLine appends one LogEntry as a JSON line without allocating.
+func appendLogLine(b []byte, stream string, msg []byte) []byte {
+	b = append(b, `{"log":"`...)
+	b = appendJSONString(b, msg)
+	b = append(b, `","stream":"`...)
+	b = append(b, stream...)
+	b = append(b, `","time":"`...)
+	b = time.Now().UTC().AppendFormat(b, time.RFC3339Nano)
+	return append(b, "\"}\n"...)
+}
+
+const hexDigits = "0123456789abcdef"
+
+// appendJSONString escapes s for the inside of a JSON string.
+func appendJSONString(b, s []byte) []byte {
+	for _, c := range s {
+		switch {
+		case c == '"' || c == '\\':
+			b = append(b, '\\', c)
+		case c == '\n':
+			b = append(b, '\\', 'n')
+		case c == '\r':
+			b = append(b, '\\', 'r')
+		case c == '\t':
+			b = append(b, '\\', 't')
+		case c < 0x20 || c == 0x7f:
+			b = append(b, '\\', 'u', '0', '0', hexDigits[c>>4], hexDigits[c&0xf])
+		default:
+			b = append(b, c)
+		}
+	}
+	return b
 }
 
 // reap waits for the child pid (the container's init, inherited as
