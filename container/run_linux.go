@@ -225,8 +225,8 @@ func (c *Containers) StartDetached(ctx context.Context, rec *Record) error {
 	}
 	defer r.Close()
 	cmd := &exec.Cmd{
-		Path:        exe,
-		Args:        []string{MonitorName, c.Root, rec.ID},
+		Path: exe,
+		Args: []string{MonitorName, c.Root, rec.ID},
 		// The monitor allocates next to nothing once running (copyLogs):
 		// no collector, with a memory limit as the safety net.
 		Env:         []string{"GOMAXPROCS=1", "GOGC=off", "GOMEMLIMIT=16MiB"},
