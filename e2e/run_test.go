@@ -17,6 +17,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/creack/pty"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/empty"
 	"github.com/google/go-containerregistry/pkg/v1/mutate"
@@ -501,4 +502,43 @@ func TestRunBadInput(t *testing.T) {
 	if len(ents) != 0 {
 		t.Errorf("names left reserved: %v", ents)
 	}
+}
+
+// TestRunTerminal: -t gives the container a pty of its own; -i passes
+// stdin; exit codes come through both.
+func TestRunTerminal(t *testing.T) {
+	e := runEnv(t)
+	cmd := exec.Command(tabulaBin(), "--root", e.root, "run", "--rm", "-t", "probe", "readlink", "/proc/self/fd/1")
+	ptmx, err := pty.Start(cmd)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, _ := io.ReadAll(ptmx)
+	cmd.Wait()
+	if !strings.HasPrefix(strings.TrimSpace(string(out)), "/dev/pts/") || cmd.ProcessState.ExitCode() != 0 {
+		t.Errorf("run -t: stdout is %q (exit %d), want a /dev/pts terminal", out, cmd.ProcessState.ExitCode())
+	}
+	cmd = exec.Command(tabulaBin(), "--root", e.root, "run", "--rm", "-t", "probe", "exit", "9")
+	if ptmx, err = pty.Start(cmd); err != nil {
+		t.Fatal(err)
+	}
+	io.ReadAll(ptmx)
+	if cmd.Wait(); cmd.ProcessState.ExitCode() != 9 {
+		t.Errorf("run -t exit code %d, want 9", cmd.ProcessState.ExitCode())
+	}
+	if r := e.runIn("", []byte("from stdin\n"), "run", "--rm", "-i", "probe", "cat", "/dev/stdin"); r.code != 0 || r.stdout != "from stdin\n" {
+		t.Errorf("run -i: %s", r)
+	}
+	if r := e.runIn("", []byte("from stdin\n"), "run", "--rm", "probe", "cat", "/dev/stdin"); r.code != 0 || r.stdout != "" {
+		t.Errorf("run without -i read stdin: %s", r)
+	}
+	e.ok("run", "-d", "--name", "box", "probe", "sleep")
+	if r := e.runIn("", []byte("exec stdin\n"), "exec", "-i", "box", "/probe", "cat", "/dev/stdin"); r.code != 0 || r.stdout != "exec stdin\n" {
+		t.Errorf("exec -i: %s", r)
+	}
+	if r := e.fails("exec", "-t", "box", "/probe", "uid"); r.code != 125 || !strings.Contains(r.stderr, "not a terminal") {
+		t.Errorf("exec -t without a terminal: %s", r)
+	}
+	e.ok("rm", "-f", "box")
+	e.assertNothingLeft("")
 }

@@ -33,6 +33,10 @@ func main() {
 		b, err := os.ReadFile(args[0])
 		check(err)
 		os.Stdout.Write(b)
+	case "readlink":
+		l, err := os.Readlink(args[0])
+		check(err)
+		fmt.Println(l)
 	case "write":
 		check(os.WriteFile(args[0], []byte("written\n"), 0o644))
 		fmt.Println("ok")
