@@ -421,6 +421,16 @@ func TestRunDetached(t *testing.T) {
 	}
 	e.assertNothingLeft(id)
 
+	// An OOM kill of a detached container is recorded by its monitor.
+	e.ok("run", "-d", "--name", "oomd", "--memory", "32m", "probe", "alloc", "200")
+	if out := strings.TrimSpace(e.ok("wait", "oomd")); out != "137" {
+		t.Errorf("wait after an OOM kill printed %q, want 137", out)
+	}
+	if st := state(e.inspect("oomd")); st["OOMKilled"] != true || st["Status"] != "exited" {
+		t.Errorf("inspect after an OOM kill: %v", st)
+	}
+	e.ok("rm", "oomd")
+
 	// A failing detached start leaves nothing.
 	if r := e.fails("run", "-d", "--entrypoint", "/nope", "probe"); r.code != 127 {
 		t.Errorf("run -d of a missing program: %s", r)
