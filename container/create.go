@@ -563,10 +563,12 @@ func (c *Containers) processAlive(ctx context.Context, id string) bool {
 	return err == nil && st.Status != specs.StateStopped
 }
 
-// Joinable returns an error unless rec runs, for --pid container:NAME.
-func Joinable(rec *Record, flag string) (int, error) {
+// Joinable returns the PID whose namespaces another container may join
+// (what says who asks: "--pid container:NAME", "debug"), or an error unless
+// rec runs.
+func Joinable(rec *Record, what string) (int, error) {
 	if rec.State.Status != StatusRunning || rec.State.Pid <= 0 {
-		return 0, fmt.Errorf("%s container:%s: the container is %s, not running: %w", flag, strings.TrimPrefix(rec.Name, "/"), rec.State.Status, errdefs.ErrFailedPrecondition)
+		return 0, fmt.Errorf("%s: container %s is %s, not running: %w", what, strings.TrimPrefix(rec.Name, "/"), rec.State.Status, errdefs.ErrFailedPrecondition)
 	}
 	return rec.State.Pid, nil
 }

@@ -356,6 +356,9 @@ func TestRunDetached(t *testing.T) {
 	if ps := e.ok("ps"); !strings.Contains(ps, id[:12]) || !strings.Contains(ps, "Up ") || !strings.Contains(ps, "logger") {
 		t.Errorf("ps:\n%s", ps)
 	}
+	if f := e.ok("ps", "--format", "{{.Names}} {{.State}}"); f != "logger running\n" {
+		t.Errorf("ps --format template: %q", f)
+	}
 	if q := e.ok("ps", "-q"); strings.TrimSpace(q) != id[:12] {
 		t.Errorf("ps -q: %q", q)
 	}

@@ -53,15 +53,22 @@ func newPsCmd(g *globalOptions) *cobra.Command {
 				for _, r := range shown {
 					fmt.Fprintln(out, r.ID[:12])
 				}
-			case format == "json":
-				enc := json.NewEncoder(out)
+			case format == "json" || isTemplate(format):
+				var rows []map[string]any
 				for _, r := range shown {
-					enc.Encode(map[string]any{
+					rows = append(rows, map[string]any{
 						"ID": r.ID[:12], "Image": r.Config.Image, "Command": psCommand(r, false),
 						"CreatedAt": r.Created.Format(time.RFC3339), "Status": psStatus(r, now),
 						"State": r.State.Status, "Names": strings.TrimPrefix(r.Name, "/"),
 						"Pid": r.State.Pid, "ExitCode": r.State.ExitCode,
 					})
+				}
+				if format != "json" {
+					return writeTemplate(out, format, rows)
+				}
+				enc := json.NewEncoder(out)
+				for _, row := range rows {
+					enc.Encode(row)
 				}
 			case format == "" || format == "table":
 				tw := tabwriter.NewWriter(out, 0, 0, 3, ' ', 0)
@@ -72,14 +79,14 @@ func newPsCmd(g *globalOptions) *cobra.Command {
 				}
 				return tw.Flush()
 			default:
-				return fmt.Errorf("--format %q: want table or json: %w", format, errdefs.ErrInvalidArgument)
+				return fmt.Errorf("--format %q: want table, json or a Go template such as '{{.Names}}': %w", format, errdefs.ErrInvalidArgument)
 			}
 			return nil
 		},
 	}
 	cmd.Flags().BoolVarP(&all, "all", "a", false, "show all containers, not only running ones")
 	cmd.Flags().BoolVarP(&quiet, "quiet", "q", false, "print only container IDs")
-	cmd.Flags().StringVar(&format, "format", "", "output format: table or json")
+	cmd.Flags().StringVar(&format, "format", "", "output format: table, json or a Go template ('{{.ID}} {{.Status}}')")
 	return cmd
 }
 

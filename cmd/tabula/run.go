@@ -107,7 +107,7 @@ func runContainer(ctx context.Context, g *globalOptions, o *container.Options) e
 		if err != nil {
 			return fmt.Errorf("%s %s: %w", m.flag, m.val, err)
 		}
-		pid, err := container.Joinable(target, m.flag)
+		pid, err := container.Joinable(target, m.flag+" "+m.val)
 		if err != nil {
 			return err
 		}
