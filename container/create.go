@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	securejoin "github.com/cyphar/filepath-securejoin"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 
@@ -170,6 +171,11 @@ func (c *Containers) buildSpec(src *Source, opts *Options, joined Joined, id, na
 		return nil, nil, invalid("image %s has no ENTRYPOINT or CMD: give a command after the image name", src.Ref)
 	}
 	rec.Path, rec.Args = args[0], args[1:]
+	if len(args) > 2 && args[0] == "/bin/sh" && args[1] == "-c" && !layersHave(src.Lowers, "/bin/sh") {
+		return nil, nil, &ExitError{Code: 127, Err: fmt.Errorf(
+			"image %s: the command %q is in shell form, but the image has no /bin/sh to run it; write CMD or ENTRYPOINT in exec form ([\"/app\", \"arg\"]) or give the command after the image name",
+			src.Ref, strings.Join(args[2:], " "))}
+	}
 	if opts.Init {
 		args = append([]string{InitPath, "--"}, args...)
 	}
@@ -400,6 +406,21 @@ func (c *Containers) buildSpec(src *Source, opts *Options, joined Joined, id, na
 	}
 	rec.LogPath = filepath.Join(dir, "container.log")
 	return spec, rec, nil
+}
+
+// layersHave reports whether name exists in the stacked layers (an
+// overlay whiteout hides it), each path resolved inside its layer.
+func layersHave(lowers []string, name string) bool {
+	for i := len(lowers) - 1; i >= 0; i-- {
+		p, err := securejoin.SecureJoin(lowers[i], name)
+		if err != nil {
+			continue
+		}
+		if fi, err := os.Lstat(p); err == nil {
+			return fi.Mode()&os.ModeCharDevice == 0
+		}
+	}
+	return false
 }
 
 var nsFile = map[specs.LinuxNamespaceType]string{

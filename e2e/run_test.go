@@ -268,6 +268,7 @@ func TestRunForeground(t *testing.T) {
 		{"memory limit", []string{"--memory", "32m", "probe", "alloc", "200"}, 137, "", ""},
 		{"memory within the limit", []string{"--memory", "64m", "probe", "alloc", "16"}, 0, "allocated 16 MB", ""},
 		{"init", []string{"--init", "probe", "exit", "5"}, 5, "", ""},
+		{"shell form without /bin/sh", []string{"--entrypoint", "/bin/sh", "probe", "-c", "echo hi"}, 127, "", "no /bin/sh"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			r := e.run(append([]string{"run", "--rm"}, tt.args...)...)
