@@ -4,7 +4,6 @@ import (
 	"context"
 	"os"
 	"testing"
-	"time"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 )
@@ -26,16 +25,5 @@ func BenchmarkCreate(b *testing.B) {
 		os.RemoveAll(c.Dir(rec.ID))
 		c.releaseName(trimSlash(rec.Name), rec.ID)
 		b.StartTimer()
-	}
-}
-
-// BenchmarkRefresh measures the status check ps makes per container.
-func BenchmarkRefresh(b *testing.B) {
-	c := &Containers{Root: b.TempDir()}
-	pid, start := selfStart()
-	r := &Record{ID: NewID(), Created: time.Now(), Monitor: pid, MonitorStart: start,
-		State: State{Status: StatusRunning, Pid: pid}}
-	for b.Loop() {
-		c.Refresh(context.Background(), r)
 	}
 }
