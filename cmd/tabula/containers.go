@@ -287,6 +287,9 @@ func newInspectContainerCmd(g *globalOptions) *cobra.Command {
 						}
 					}
 				}
+				if errdefs.IsNotFound(err) {
+					return fmt.Errorf("no such container or image: %s (tabula ps -a and tabula images list them): %w", ref, errdefs.ErrNotFound)
+				}
 				if err != nil {
 					return err
 				}
