@@ -32,6 +32,7 @@ type imageFile struct {
 	content []byte
 	mode    int64
 	dir     bool
+	link    string // a symlink's target
 }
 
 // writeImage stores a one-layer FROM scratch image under name in the env's
@@ -50,6 +51,9 @@ func (e *env) writeImage(name string, files map[string]imageFile, cfg v1.Config)
 		h := &tar.Header{Name: n, Mode: f.mode, Size: int64(len(f.content)), Typeflag: tar.TypeReg, ModTime: time.Unix(1700000000, 0)}
 		if f.dir {
 			h.Typeflag, h.Size = tar.TypeDir, 0
+		}
+		if f.link != "" {
+			h.Typeflag, h.Size, h.Linkname = tar.TypeSymlink, 0, f.link
 		}
 		if err := tw.WriteHeader(h); err != nil {
 			e.t.Fatal(err)
@@ -271,6 +275,9 @@ func TestRunForeground(t *testing.T) {
 		{"shell form without /bin/sh", []string{"--entrypoint", "/bin/sh", "probe", "-c", "echo hi"}, 127, "", "no /bin/sh"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
+			if _, err := os.Stat("/proc/kcore"); err != nil && strings.Contains(tt.name, "kcore") {
+				t.Skip("this kernel has no /proc/kcore")
+			}
 			r := e.run(append([]string{"run", "--rm"}, tt.args...)...)
 			if r.code != tt.code {
 				t.Fatalf("exit %d, want %d: %s", r.code, tt.code, r)
@@ -554,5 +561,68 @@ func TestRunTerminal(t *testing.T) {
 		t.Errorf("exec -t without a terminal: %s", r)
 	}
 	e.ok("rm", "-f", "box")
+	e.assertNothingLeft("")
+}
+
+// TestRunIsolation: what a container must not see or do, through tabula run.
+func TestRunIsolation(t *testing.T) {
+	e := runEnv(t)
+	for _, tt := range []struct {
+		name string
+		args []string
+		code int
+		out  string
+	}{
+		{"host processes invisible", []string{"probe", "pids"}, 0, "1\n"},
+		{"/proc/sys read-only", []string{"-u", "0", "probe", "write", "/proc/sys/kernel/hostname"}, 1, ""},
+		{"mount denied", []string{"-u", "0", "probe", "mount"}, 1, ""},
+		{"/proc/kcore masked", []string{"-u", "0", "probe", "cat", "/proc/kcore"}, 0, ""},
+		{"user namespaces denied", []string{"-u", "0", "probe", "unshare-user"}, 1, ""},
+		{"keyctl denied", []string{"-u", "0", "probe", "keyctl"}, 1, ""},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			if _, err := os.Stat("/proc/kcore"); err != nil && strings.Contains(tt.name, "kcore") {
+				t.Skip("this kernel has no /proc/kcore")
+			}
+			r := e.run(append([]string{"run", "--rm"}, tt.args...)...)
+			if r.code != tt.code || (tt.code == 0 && r.stdout != tt.out) {
+				t.Errorf("exit %d, want %d with %q: %s", r.code, tt.code, tt.out, r)
+			}
+		})
+	}
+
+	// Only fds 0-2 reach the program (CVE-2024-21626): any other is the
+	// program's own (Go's runtime keeps its cgroup CPU quota files open;
+	// the listing has its directory open).
+	r := e.run("run", "--rm", "probe", "fds", "-v")
+	if r.code != 0 || !strings.HasPrefix(r.stdout, "0 ") {
+		t.Fatalf("fds: %s", r)
+	}
+	for _, l := range strings.Split(strings.TrimSpace(r.stdout), "\n") {
+		n, target, _ := strings.Cut(l, " ")
+		if fd, _ := strconv.Atoi(n); fd > 2 && !strings.HasPrefix(target, "/sys/fs/cgroup/") && target != "/proc/1/fd" {
+			t.Errorf("fd %d (%s) reached the container", fd, target)
+		}
+	}
+
+	// Absolute symlinks in the image resolve inside the container's root,
+	// as -v target and as WORKDIR.
+	outside := t.TempDir()
+	e.writeImage("links", map[string]imageFile{
+		"probe":  {content: readFile(t, goProgram(t, "probe", nil)), mode: 0o755},
+		"escape": {link: outside},
+		"up":     {link: "../../../../../../../../" + outside},
+	}, v1.Config{Entrypoint: []string{"/probe"}, WorkingDir: "/up/work"})
+	host := t.TempDir()
+	writeFiles(t, host, map[string]string{"f": "bound\n"})
+	if r := e.run("run", "--rm", "-v", host+":/escape/mnt", "links", "cat", "/escape/mnt/f"); r.code != 0 || r.stdout != "bound\n" {
+		t.Errorf("-v through an absolute symlink: %s", r)
+	}
+	if r := e.run("run", "--rm", "links", "pwd"); r.code != 0 || r.stdout != outside+"/work\n" {
+		t.Errorf("WORKDIR through a relative symlink: %s", r)
+	}
+	if ents, _ := os.ReadDir(outside); len(ents) != 0 {
+		t.Errorf("the host directory the image's symlinks name was changed: %v", ents)
+	}
 	e.assertNothingLeft("")
 }

@@ -37,6 +37,45 @@ func main() {
 		l, err := os.Readlink(args[0])
 		check(err)
 		fmt.Println(l)
+	case "mount":
+		check(syscall.Mount("tmpfs", "/", "tmpfs", 0, ""))
+		fmt.Println("mounted")
+	case "unshare-user":
+		check(syscall.Unshare(syscall.CLONE_NEWUSER))
+		fmt.Println("unshared")
+	case "keyctl":
+		// KEYCTL_GET_KEYRING_ID of the session keyring.
+		_, _, errno := syscall.Syscall(syscall.SYS_KEYCTL, 0, ^uintptr(2), 0)
+		if errno != 0 {
+			check(errno)
+		}
+		fmt.Println("keyctl allowed")
+	case "fds":
+		// Raw system calls: os.ReadDir would open Go's poller fds first.
+		fd, err := syscall.Open("/proc/self/fd", syscall.O_RDONLY|syscall.O_DIRECTORY, 0)
+		check(err)
+		buf := make([]byte, 4096)
+		n, err := syscall.ReadDirent(fd, buf)
+		check(err)
+		_, _, names := syscall.ParseDirent(buf[:n], -1, nil)
+		if len(args) > 0 {
+			for _, n := range names {
+				l, _ := os.Readlink("/proc/self/fd/" + n)
+				fmt.Println(n, l)
+			}
+			return
+		}
+		fmt.Println(strings.Join(names, " "))
+	case "pids":
+		ents, err := os.ReadDir("/proc")
+		check(err)
+		var pids []string
+		for _, e := range ents {
+			if _, err := strconv.Atoi(e.Name()); err == nil {
+				pids = append(pids, e.Name())
+			}
+		}
+		fmt.Println(strings.Join(pids, " "))
 	case "write":
 		check(os.WriteFile(args[0], []byte("written\n"), 0o644))
 		fmt.Println("ok")
