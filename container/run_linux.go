@@ -52,9 +52,9 @@ var forwardedSignals = []os.Signal{
 func (c *Containers) Run(ctx context.Context, rec *Record, stdio Stdio) (int, error) {
 	rt := c.runtime()
 	bg := context.WithoutCancel(ctx)
-	cleanup := func() {
+	cleanup := func(exited bool) {
 		if rec.HostConfig.AutoRemove {
-			c.removeAll(bg, rec)
+			c.remove(bg, rec, exited)
 		} else {
 			rt.Delete(bg, rec.ID, true)
 		}
@@ -75,7 +75,7 @@ func (c *Containers) Run(ctx context.Context, rec *Record, stdio Stdio) (int, er
 	ctr, err := rt.Create(ctx, rec.ID, c.Dir(rec.ID), opts)
 	if err != nil {
 		c.fail(rec, err)
-		cleanup()
+		cleanup(false)
 		return 0, startFailure(err)
 	}
 	var console io.Closer
@@ -91,7 +91,7 @@ func (c *Containers) Run(ctx context.Context, rec *Record, stdio Stdio) (int, er
 			console.Close()
 		}
 		c.fail(rec, err)
-		cleanup()
+		cleanup(false)
 		return 0, startFailure(err)
 	}
 	rec.State = State{Status: StatusRunning, Running: true, Pid: ctr.Pid, StartedAt: time.Now().UTC()}
@@ -114,13 +114,13 @@ func (c *Containers) Run(ctx context.Context, rec *Record, stdio Stdio) (int, er
 		console.Close()
 	}
 	if err != nil {
-		cleanup()
+		cleanup(false)
 		return 0, &ExitError{Code: 125, Err: err}
 	}
 	if !rec.HostConfig.AutoRemove {
 		c.finish(rec, st) // a removed container needs no record
 	}
-	cleanup()
+	cleanup(true)
 	return st.Code, nil
 }
 
@@ -181,8 +181,19 @@ func (c *Containers) finish(rec *Record, st runtime.ExitStatus) {
 }
 
 // removeAll deletes everything of rec's container: its process and cgroup,
-// its runtime state, its directory and its name.
+// its runtime state, its directory and its name. When the caller has seen
+// its init exit, the directory goes at the same time as the cgroup.
 func (c *Containers) removeAll(ctx context.Context, rec *Record) error {
+	return c.remove(ctx, rec, false)
+}
+
+func (c *Containers) remove(ctx context.Context, rec *Record, exited bool) error {
+	dir := c.Dir(rec.ID)
+	var rmErr error
+	removed := make(chan struct{})
+	if exited {
+		go func() { rmErr = os.RemoveAll(dir); close(removed) }()
+	}
 	// Killed processes take a moment to leave their cgroup (a zombie
 	// whose new parent has not reaped it yet), so a failed removal is
 	// tried again for a while.
@@ -195,17 +206,23 @@ func (c *Containers) removeAll(ctx context.Context, rec *Record) error {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
+	if exited {
+		<-removed
+	}
 	if err != nil {
 		return fmt.Errorf("remove container %s: %w", shortID(rec.ID), err)
 	}
-	// Let a monitor that is recording the exit finish first.
-	if rec.Monitor != os.Getpid() {
-		for i := 0; i < 200 && alive(rec.Monitor, rec.MonitorStart); i++ {
-			time.Sleep(10 * time.Millisecond)
+	if !exited {
+		// Let a monitor that is recording the exit finish first.
+		if rec.Monitor != os.Getpid() {
+			for i := 0; i < 200 && alive(rec.Monitor, rec.MonitorStart); i++ {
+				time.Sleep(10 * time.Millisecond)
+			}
 		}
+		rmErr = os.RemoveAll(dir)
 	}
-	if err := os.RemoveAll(c.Dir(rec.ID)); err != nil {
-		return fmt.Errorf("remove container %s: %w", shortID(rec.ID), err)
+	if rmErr != nil {
+		return fmt.Errorf("remove container %s: %w", shortID(rec.ID), rmErr)
 	}
 	c.releaseName(trimSlash(rec.Name), rec.ID)
 	return nil
@@ -389,7 +406,7 @@ func (c *Containers) monitor(ctx context.Context, rec *Record, report *os.File) 
 	}
 	c.finish(rec, st)
 	if rec.HostConfig.AutoRemove {
-		c.removeAll(ctx, rec)
+		c.remove(ctx, rec, true)
 	} else {
 		c.runtime().Delete(ctx, rec.ID, true)
 	}
