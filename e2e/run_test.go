@@ -215,6 +215,16 @@ func TestRunSeed001(t *testing.T) {
 		}
 	})
 
+	t.Run("debug with an image", func(t *testing.T) {
+		out := strings.Fields(e.ok("debug", "--image", "probe", "sleep", "pids"))
+		if len(out) != 2 || out[0] != "1" {
+			t.Errorf("processes seen by the probe toolbox: %v, want the sleep as 1 and itself", out)
+		}
+		if out := e.ok("debug", "--image", "probe", "sleep", "readlink", "/proc/1/exe"); out != "/sleep\n" {
+			t.Errorf("/proc/1/exe in the toolbox: %q", out)
+		}
+	})
+
 	e.ok("rm", "-f", "sleep")
 	e.assertNothingLeft(id)
 	e.assertNothingLeft("")
