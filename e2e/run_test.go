@@ -82,7 +82,7 @@ func (e *env) writeImage(name string, files map[string]imageFile, cfg v1.Config)
 	}
 }
 
-func readFile(t testing.TB, p string) []byte {
+func mustRead(t testing.TB, p string) []byte {
 	t.Helper()
 	b, err := os.ReadFile(p)
 	if err != nil {
@@ -98,7 +98,7 @@ func runEnv(t *testing.T) *env {
 	t.Helper()
 	testenv.RequireRoot(t)
 	e := newEnv(t)
-	exe := func(p string) imageFile { return imageFile{content: readFile(t, p), mode: 0o755} }
+	exe := func(p string) imageFile { return imageFile{content: mustRead(t, p), mode: 0o755} }
 	e.writeImage("hello", map[string]imageFile{"hello": exe(goProgram(t, "hello", nil))}, v1.Config{Entrypoint: []string{"/hello"}})
 	e.writeImage("sleep", map[string]imageFile{"sleep": exe(goProgram(t, "sleep", nil))}, v1.Config{Entrypoint: []string{"/sleep"}})
 	probe := exe(goProgram(t, "probe", nil))
@@ -160,7 +160,7 @@ func (e *env) inspect(ref string) map[string]any {
 	return out[0]
 }
 
-func state(m map[string]any) map[string]any { return m["State"].(map[string]any) }
+func stateOf(m map[string]any) map[string]any { return m["State"].(map[string]any) }
 
 // TestRunSeed001 is seed 001 without Docker: the instance of a scratch
 // sleep container holds dev, etc, proc, sys and the binary; etc holds the
@@ -171,7 +171,7 @@ func TestRunSeed001(t *testing.T) {
 	if len(id) != 64 {
 		t.Fatalf("run -d printed %q, want a 64 hex digit ID", id)
 	}
-	pid := int(state(e.inspect("sleep"))["Pid"].(float64))
+	pid := int(stateOf(e.inspect("sleep"))["Pid"].(float64))
 	root := "/proc/" + strconv.Itoa(pid) + "/root"
 	if got := lsNames(t, root); got != "dev etc proc sleep sys" {
 		t.Errorf("the container's root holds %q, want dev etc proc sleep sys", got)
@@ -182,14 +182,14 @@ func TestRunSeed001(t *testing.T) {
 	if l, err := os.Readlink(root + "/etc/mtab"); err != nil || l != "/proc/mounts" {
 		t.Errorf("/etc/mtab -> %q (%v), want /proc/mounts", l, err)
 	}
-	if h := string(readFile(t, root+"/etc/hostname")); h != id[:12]+"\n" {
+	if h := string(mustRead(t, root+"/etc/hostname")); h != id[:12]+"\n" {
 		t.Errorf("/etc/hostname = %q, want the short ID", h)
 	}
-	hosts := string(readFile(t, root+"/etc/hosts"))
+	hosts := string(mustRead(t, root+"/etc/hosts"))
 	if !strings.Contains(hosts, "127.0.0.1\tlocalhost") || !strings.Contains(hosts, id[:12]) {
 		t.Errorf("/etc/hosts lacks localhost or the host name:\n%s", hosts)
 	}
-	for _, l := range strings.Split(string(readFile(t, root+"/etc/resolv.conf")), "\n") {
+	for _, l := range strings.Split(string(mustRead(t, root+"/etc/resolv.conf")), "\n") {
 		if strings.HasPrefix(l, "nameserver 127.") || l == "nameserver ::1" {
 			t.Errorf("resolv.conf keeps the loopback resolver %q", l)
 		}
@@ -316,7 +316,7 @@ func TestRunForeground(t *testing.T) {
 	if r.code != 137 {
 		t.Fatalf("OOM run: %s", r)
 	}
-	st := state(e.inspect("oom"))
+	st := stateOf(e.inspect("oom"))
 	if st["Status"] != "exited" || st["ExitCode"].(float64) != 137 || st["OOMKilled"] != true {
 		t.Errorf("inspect after the OOM kill: %v", st)
 	}
@@ -403,7 +403,7 @@ func TestRunDetached(t *testing.T) {
 	}
 	// A unique prefix of the ID works as well as the name.
 	e.ok("stop", "-t", "5", id[:8])
-	st := state(e.inspect("logger"))
+	st := stateOf(e.inspect("logger"))
 	if st["Status"] != "exited" || st["Running"] != false {
 		t.Errorf("after stop: %v", st)
 	}
@@ -447,7 +447,7 @@ func TestRunDetached(t *testing.T) {
 	if out := strings.TrimSpace(e.ok("wait", "oomd")); out != "137" {
 		t.Errorf("wait after an OOM kill printed %q, want 137", out)
 	}
-	if st := state(e.inspect("oomd")); st["OOMKilled"] != true || st["Status"] != "exited" {
+	if st := stateOf(e.inspect("oomd")); st["OOMKilled"] != true || st["Status"] != "exited" {
 		t.Errorf("inspect after an OOM kill: %v", st)
 	}
 	e.ok("rm", "oomd")
@@ -466,12 +466,12 @@ func TestRunMonitorKilled(t *testing.T) {
 	e.ok("run", "-d", "--name", "orphan", "probe", "sleep")
 	m := e.inspect("orphan")
 	monitor := int(m["MonitorPid"].(float64))
-	pid := int(state(m)["Pid"].(float64))
+	pid := int(stateOf(m)["Pid"].(float64))
 	if err := syscall.Kill(monitor, syscall.SIGKILL); err != nil {
 		t.Fatal(err)
 	}
 	time.Sleep(100 * time.Millisecond)
-	if st := state(e.inspect("orphan")); st["Status"] != "running" {
+	if st := stateOf(e.inspect("orphan")); st["Status"] != "running" {
 		t.Errorf("the container still runs without its monitor, but inspect says %v", st)
 	}
 	syscall.Kill(pid, syscall.SIGKILL)
@@ -484,7 +484,7 @@ func TestRunMonitorKilled(t *testing.T) {
 	if ps := e.ok("ps"); strings.Contains(ps, "orphan") {
 		t.Errorf("ps lists a dead container as running:\n%s", ps)
 	}
-	if st := state(e.inspect("orphan")); st["Status"] != "exited" || st["Running"] != false {
+	if st := stateOf(e.inspect("orphan")); st["Status"] != "exited" || st["Running"] != false {
 		t.Errorf("inspect of a dead container: %v", st)
 	}
 	e.ok("rm", "orphan")
@@ -619,7 +619,7 @@ func TestRunIsolation(t *testing.T) {
 	// as -v target and as WORKDIR.
 	outside := t.TempDir()
 	e.writeImage("links", map[string]imageFile{
-		"probe":  {content: readFile(t, goProgram(t, "probe", nil)), mode: 0o755},
+		"probe":  {content: mustRead(t, goProgram(t, "probe", nil)), mode: 0o755},
 		"escape": {link: outside},
 		"up":     {link: "../../../../../../../../" + outside},
 	}, v1.Config{Entrypoint: []string{"/probe"}, WorkingDir: "/up/work"})
