@@ -98,6 +98,13 @@ func runEnv(t *testing.T) *env {
 	t.Helper()
 	testenv.RequireRoot(t)
 	e := newEnv(t)
+	// A failed test leaves no container running behind it.
+	t.Cleanup(func() {
+		ids := strings.Fields(e.run("ps", "-aq").stdout)
+		if len(ids) > 0 {
+			e.run(append([]string{"rm", "-f"}, ids...)...)
+		}
+	})
 	exe := func(p string) imageFile { return imageFile{content: mustRead(t, p), mode: 0o755} }
 	e.writeImage("hello", map[string]imageFile{"hello": exe(goProgram(t, "hello", nil))}, v1.Config{Entrypoint: []string{"/hello"}})
 	e.writeImage("sleep", map[string]imageFile{"sleep": exe(goProgram(t, "sleep", nil))}, v1.Config{Entrypoint: []string{"/sleep"}})
