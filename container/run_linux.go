@@ -109,9 +109,8 @@ func (c *Containers) Run(ctx context.Context, rec *Record, stdio Stdio) (int, er
 	}()
 	st, err := ctr.Wait()
 	close(done)
-	copied.Wait()
 	if console != nil {
-		console.Close()
+		drain(&copied, console)
 	}
 	if err != nil {
 		cleanup(false)
@@ -157,6 +156,19 @@ func attachTerminal(console *os.File, stdio Stdio, interactive bool, copied *syn
 		io.Copy(stdio.Out, console)
 	}()
 	return restore
+}
+
+// drain lets the copy of a terminal's output finish (it ends with EIO once
+// no process holds the terminal), for at most a second: a process outside
+// the container may keep it open.
+func drain(copied *sync.WaitGroup, console io.Closer) {
+	done := make(chan struct{})
+	go func() { copied.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(time.Second):
+	}
+	console.Close()
 }
 
 // fail records that rec's container could not start.
@@ -813,9 +825,8 @@ func (c *Containers) Exec(ctx context.Context, rec *Record, eo ExecOptions, stdi
 	}()
 	st, err := proc.Wait()
 	close(done)
-	copied.Wait()
 	if proc.Console != nil {
-		proc.Console.Close()
+		drain(&copied, proc.Console)
 	}
 	if err != nil {
 		return 0, &ExitError{Code: 125, Err: err}
