@@ -226,6 +226,14 @@ func (c *Containers) Load(id string) (*Record, error) {
 	b, err := os.ReadFile(filepath.Join(c.Dir(id), "state.json"))
 	if err != nil {
 		if errors.Is(err, os.ErrNotExist) {
+			// A directory without a record older than any creation in
+			// progress: tabula was killed while it created the container.
+			// Shown, so that rm can remove it.
+			if fi, serr := os.Stat(c.Dir(id)); serr == nil && time.Since(fi.ModTime()) > time.Minute {
+				return &Record{ID: id, Name: "/" + shortID(id), Created: fi.ModTime(), State: State{
+					Status: StatusExited, ExitCode: 255, Error: "its creation was interrupted; remove it with tabula rm",
+				}}, nil
+			}
 			return nil, fmt.Errorf("no such container: %s: %w", id, errdefs.ErrNotFound)
 		}
 		return nil, err

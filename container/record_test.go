@@ -91,3 +91,21 @@ func TestRefreshDeadProcess(t *testing.T) {
 		t.Errorf("alive() does not tell a recycled PID from its owner")
 	}
 }
+
+// TestInterruptedCreate: a container directory without its record (tabula
+// killed while creating it) shows as exited once old enough, so rm finds it.
+func TestInterruptedCreate(t *testing.T) {
+	ctx := context.Background()
+	c := &Containers{Root: t.TempDir()}
+	id := NewID()
+	os.MkdirAll(c.Dir(id), 0o711)
+	if list, _ := c.List(ctx); len(list) != 0 {
+		t.Errorf("a container being created is listed: %v", list)
+	}
+	old := time.Now().Add(-2 * time.Minute)
+	os.Chtimes(c.Dir(id), old, old)
+	r, err := c.Lookup(ctx, id[:12])
+	if err != nil || r.State.Status != StatusExited || !strings.Contains(r.State.Error, "interrupted") {
+		t.Errorf("an interrupted creation: %+v %v", r, err)
+	}
+}
