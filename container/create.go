@@ -109,12 +109,17 @@ func (c *Containers) Create(ctx context.Context, src *Source, opts *Options, joi
 	if err != nil {
 		return nil, err
 	}
-	rb, err := json.Marshal(rootfs)
-	if err != nil {
-		return nil, err
-	}
-	if err := os.WriteFile(filepath.Join(dir, "rootfs.json"), rb, 0o600); err != nil {
-		return nil, err
+	rec.GraphDriver = GraphDriver{Name: "overlay", Data: map[string]string{}}
+	for _, o := range rootfs[0].Options {
+		k, v, _ := strings.Cut(o, "=")
+		switch k {
+		case "lowerdir":
+			rec.GraphDriver.Data["LowerDir"] = v
+		case "upperdir":
+			rec.GraphDriver.Data["UpperDir"] = v
+		case "workdir":
+			rec.GraphDriver.Data["WorkDir"] = v
+		}
 	}
 	if err := writeEtc(dir, spec, opts.Network == "host"); err != nil {
 		return nil, err
@@ -133,18 +138,16 @@ func (c *Containers) Create(ctx context.Context, src *Source, opts *Options, joi
 	return rec, nil
 }
 
-// rootfs returns the overlay mount of container id's root filesystem, as
-// Create recorded it.
-func (c *Containers) rootfs(id string) ([]specs.Mount, error) {
-	b, err := os.ReadFile(filepath.Join(c.Dir(id), "rootfs.json"))
-	if err != nil {
-		return nil, fmt.Errorf("container %s: %w", shortID(id), err)
+// rootfs returns the overlay mount of rec's root filesystem, as Create
+// recorded it.
+func rootfs(rec *Record) ([]specs.Mount, error) {
+	d := rec.GraphDriver.Data
+	if rec.GraphDriver.Name != "overlay" || d["LowerDir"] == "" || d["UpperDir"] == "" || d["WorkDir"] == "" {
+		return nil, fmt.Errorf("container %s: its state.json names no overlay layers: %w", shortID(rec.ID), errdefs.ErrCorrupt)
 	}
-	var m []specs.Mount
-	if err := json.Unmarshal(b, &m); err != nil {
-		return nil, fmt.Errorf("container %s: rootfs.json: %v: %w", shortID(id), err, errdefs.ErrCorrupt)
-	}
-	return m, nil
+	return []specs.Mount{{Type: "overlay", Source: "overlay", Options: []string{
+		"lowerdir=" + d["LowerDir"], "upperdir=" + d["UpperDir"], "workdir=" + d["WorkDir"],
+	}}}, nil
 }
 
 func (c *Containers) buildSpec(src *Source, opts *Options, joined Joined, id, name string, res resources) (*specs.Spec, *Record, error) {

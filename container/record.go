@@ -81,6 +81,13 @@ type MountPoint struct {
 	RW          bool   `json:"RW"`
 }
 
+// GraphDriver is the overlay of a container's root filesystem: the image's
+// layers (LowerDir, top first, as overlayfs lists them) and its own.
+type GraphDriver struct {
+	Name string            `json:"Name"`
+	Data map[string]string `json:"Data"`
+}
+
 // Record is <root>/containers/<id>/state.json: everything tabula knows about
 // a container besides its OCI spec (config.json beside it).
 type Record struct {
@@ -95,6 +102,8 @@ type Record struct {
 	Config     Config       `json:"Config"`
 	HostConfig HostConfig   `json:"HostConfig"`
 	Mounts     []MountPoint `json:"Mounts"`
+	// GraphDriver names the container's layers, as Docker's inspect does.
+	GraphDriver GraphDriver `json:"GraphDriver"`
 	// Monitor is the process that owns the container (tabula run in the
 	// foreground, or the monitor of a detached one) and its start time, to
 	// tell a dead owner from a recycled PID.

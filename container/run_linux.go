@@ -59,12 +59,12 @@ func (c *Containers) Run(ctx context.Context, rec *Record, stdio Stdio) (int, er
 			rt.Delete(bg, rec.ID, true)
 		}
 	}
-	rootfs, err := c.rootfs(rec.ID)
+	mounts, err := rootfs(rec)
 	if err != nil {
 		c.removeAll(bg, rec)
 		return 0, startFailure(err)
 	}
-	opts := runtime.CreateOptions{Stdout: stdio.Out, Stderr: stdio.Err, Rootfs: rootfs}
+	opts := runtime.CreateOptions{Stdout: stdio.Out, Stderr: stdio.Err, Rootfs: mounts}
 	if rec.Config.OpenStdin {
 		opts.Stdin = stdio.In
 	}
@@ -623,12 +623,12 @@ func Starter(args []string) int {
 	if err != nil {
 		return fail(err)
 	}
-	rootfs, err := c.rootfs(rec.ID)
+	mounts, err := rootfs(rec)
 	if err != nil {
 		return fail(err)
 	}
 	rt := c.runtime()
-	opts := runtime.CreateOptions{Rootfs: rootfs}
+	opts := runtime.CreateOptions{Rootfs: mounts}
 	if !rec.Config.Tty {
 		opts.Stdout, opts.Stderr = os.Stdout, os.Stderr
 	}

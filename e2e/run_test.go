@@ -178,7 +178,12 @@ func TestRunSeed001(t *testing.T) {
 	if len(id) != 64 {
 		t.Fatalf("run -d printed %q, want a 64 hex digit ID", id)
 	}
-	pid := int(stateOf(e.inspect("sleep"))["Pid"].(float64))
+	insp := e.inspect("sleep")
+	pid := int(stateOf(insp)["Pid"].(float64))
+	upper, _ := insp["GraphDriver"].(map[string]any)["Data"].(map[string]any)["UpperDir"].(string)
+	if l, err := os.Readlink(filepath.Join(upper, "etc", "mtab")); err != nil || l != "/proc/mounts" {
+		t.Errorf("inspect's GraphDriver UpperDir %q holds no etc/mtab link: %v", upper, err)
+	}
 	root := "/proc/" + strconv.Itoa(pid) + "/root"
 	if got := lsNames(t, root); got != "dev etc proc sleep sys" {
 		t.Errorf("the container's root holds %q, want dev etc proc sleep sys", got)
