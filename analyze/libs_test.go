@@ -89,9 +89,7 @@ func libTree(t *testing.T, files map[string]string) *Tree {
 }
 
 func TestLoaderInTree(t *testing.T) {
-	if HostArch() != "amd64" {
-		t.Skip("the table names x86-64 directories")
-	}
+	testenv.Require(t, HostArch() == "amd64", "the table names x86-64 directories")
 	exePath := cProg(t)
 	exe := readFile(t, exePath)
 	host := NewLoader(hostFS(t), nil).Resolve(exePath, exe)
@@ -193,9 +191,7 @@ func TestLoaderInTree(t *testing.T) {
 }
 
 func TestLoaderMusl(t *testing.T) {
-	if HostArch() != "amd64" {
-		t.Skip("the test names x86-64 files")
-	}
+	testenv.Require(t, HostArch() == "amd64", "the test names x86-64 files")
 	exe := readFile(t, cProg(t))
 	libc := NewLoader(hostFS(t), nil).Resolve(cProg(t), exe).Libraries[0].Path
 	m := *exe

@@ -16,14 +16,14 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/empty"
 	"github.com/google/go-containerregistry/pkg/v1/mutate"
 	"github.com/google/go-containerregistry/pkg/v1/random"
+
+	"github.com/tabula-dev/tabula/internal/testenv"
 )
 
 // TestUnpackConcurrent: runs of the same image at once unpack each layer
 // into one directory, none sees half a layer, no temporary stays.
 func TestUnpackConcurrent(t *testing.T) {
-	if os.Geteuid() != 0 {
-		t.Skip("unpacking with the tar's owners needs root")
-	}
+	testenv.RequireRoot(t)
 	img, err := random.Image(64<<10, 3)
 	if err != nil {
 		t.Fatal(err)

@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/tabula-dev/tabula/errdefs"
+	"github.com/tabula-dev/tabula/internal/testenv"
 )
 
 func TestBusyboxToolboxMissing(t *testing.T) {
@@ -26,9 +27,8 @@ func TestBusyboxToolboxMissing(t *testing.T) {
 }
 
 func TestBusyboxToolbox(t *testing.T) {
-	if _, err := os.Stat(HostBusybox); err != nil || isDynamic(HostBusybox) {
-		t.Skip("no static busybox on this host")
-	}
+	_, err := os.Stat(HostBusybox)
+	testenv.Require(t, err == nil && !isDynamic(HostBusybox), "no static busybox at %s (apt install busybox-static)", HostBusybox)
 	c := &Containers{Root: t.TempDir()}
 	src, err := c.BusyboxToolbox(context.Background(), HostBusybox)
 	if err != nil {

@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/tabula-dev/tabula/errdefs"
+	"github.com/tabula-dev/tabula/internal/testenv"
 )
 
 func writeTree(t *testing.T, dir string, files map[string]string) {
@@ -111,9 +112,7 @@ func TestResolveUserStaysInside(t *testing.T) {
 }
 
 func TestLayersReaderWhiteout(t *testing.T) {
-	if os.Geteuid() != 0 {
-		t.Skip("making a whiteout device needs root")
-	}
+	testenv.RequireRoot(t)
 	lower, top := t.TempDir(), t.TempDir()
 	writeTree(t, lower, map[string]string{"etc/passwd": "app:x:1:1::/:/bin/sh\n"})
 	os.MkdirAll(filepath.Join(top, "etc"), 0o755)

@@ -225,9 +225,8 @@ func TestContainers(t *testing.T) {
 			if tt.setup != nil {
 				tt.setup(t, rootfs, spec)
 			}
-			if raceEnabled && spec.Linux.Resources.Memory != nil {
-				t.Skip("the race detector's init does not fit a small memory limit")
-			}
+			testenv.Require(t, !raceEnabled || spec.Linux.Resources.Memory == nil,
+				"the race detector's init does not fit a small memory limit")
 			r := &Runtime{StateDir: t.TempDir()}
 			id := "t" + string(rune('a'+i%26)) + "-" + strings.ReplaceAll(strings.ReplaceAll(tt.name, " ", "-"), "/", "")
 			id = strings.Map(func(r rune) rune {

@@ -100,6 +100,13 @@ func (r *Runtime) create(ctx context.Context, id, bundle string, opts CreateOpti
 	if err := unix.Mkfifo(fifo, 0o600); err != nil {
 		return nil, fmt.Errorf("create %s: %w", fifo, err)
 	}
+	// The init reopens the fifo after it has become the container's user
+	// and may have lost CAP_DAC_OVERRIDE: the fifo is that user's.
+	if u := spec.Process.User; u.UID != 0 || u.GID != 0 {
+		if err := os.Chown(fifo, int(u.UID), int(u.GID)); err != nil {
+			return nil, fmt.Errorf("create %s: %w", fifo, err)
+		}
+	}
 	nsFiles, err := openNamespaces(join)
 	if err != nil {
 		return nil, err
