@@ -32,19 +32,27 @@ func parseCaps(names []string) ([]capability.Cap, error) {
 	return out, nil
 }
 
-// applyUserAndCaps switches the calling thread to the process's user and
-// capability sets: the bounding set is cut first (while CAP_SETPCAP is still
-// held), then the ids change with the capabilities kept, then the effective,
-// permitted, inheritable and ambient sets are set. Everything acts on the
-// calling thread only; the caller execve's from it.
-func applyUserAndCaps(p *specs.Process) error {
+// userAndCaps is what the process's user and capabilities become, worked
+// out before the seccomp filter loads: reading the capabilities tabula holds
+// and the kernel's last capability opens files under /proc, which a user's
+// profile may deny.
+type userAndCaps struct {
+	user    specs.User
+	caps    capability.Capabilities
+	ambient []capability.Cap
+}
+
+func planUserAndCaps(p *specs.Process) (*userAndCaps, error) {
 	var pc specs.LinuxCapabilities
 	if p.Capabilities != nil {
 		pc = *p.Capabilities
 	}
+	if _, err := capability.LastCap(); err != nil {
+		return nil, fmt.Errorf("capabilities: %w", err)
+	}
 	caps, err := capability.NewPid2(0)
 	if err != nil {
-		return fmt.Errorf("capabilities: %w", err)
+		return nil, fmt.Errorf("capabilities: %w", err)
 	}
 	// Capabilities tabula itself lacks cannot be granted: a privileged
 	// container gets all that tabula has, as Docker's do.
@@ -53,7 +61,7 @@ func applyUserAndCaps(p *specs.Process) error {
 		err = held.Load()
 	}
 	if err != nil {
-		return fmt.Errorf("capabilities: %w", err)
+		return nil, fmt.Errorf("capabilities: %w", err)
 	}
 	caps.Clear(capability.CAPS | capability.BOUNDS | capability.AMBS)
 	for _, set := range []struct {
@@ -68,7 +76,7 @@ func applyUserAndCaps(p *specs.Process) error {
 	} {
 		cs, err := parseCaps(set.names)
 		if err != nil {
-			return fmt.Errorf("process.capabilities: %w", err)
+			return nil, fmt.Errorf("process.capabilities: %w", err)
 		}
 		for _, c := range cs {
 			if set.which == capability.BOUNDING || held.Get(capability.PERMITTED, c) {
@@ -76,29 +84,38 @@ func applyUserAndCaps(p *specs.Process) error {
 			}
 		}
 	}
-	if err := caps.Apply(capability.BOUNDS); err != nil {
+	ambient, _ := parseCaps(pc.Ambient)
+	return &userAndCaps{user: p.User, caps: caps, ambient: ambient}, nil
+}
+
+// apply switches the calling thread to the user and capability sets: the
+// bounding set is cut first (while CAP_SETPCAP is still held), then the ids
+// change with the capabilities kept, then the effective, permitted,
+// inheritable and ambient sets are set. Everything acts on the calling
+// thread only; the caller execve's from it.
+func (u *userAndCaps) apply() error {
+	if err := u.caps.Apply(capability.BOUNDS); err != nil {
 		return fmt.Errorf("drop capabilities from the bounding set: %w", err)
 	}
 	if err := unix.Prctl(unix.PR_SET_KEEPCAPS, 1, 0, 0, 0); err != nil {
 		return fmt.Errorf("keep capabilities across setuid: %w", err)
 	}
-	if err := setUser(p.User); err != nil {
+	if err := setUser(u.user); err != nil {
 		return err
 	}
 	if err := unix.Prctl(unix.PR_SET_KEEPCAPS, 0, 0, 0, 0); err != nil {
 		return fmt.Errorf("clear keep-capabilities: %w", err)
 	}
-	if err := caps.Apply(capability.CAPS); err != nil {
+	if err := u.caps.Apply(capability.CAPS); err != nil {
 		return fmt.Errorf("set capabilities: %w", err)
 	}
 	// An ambient capability must also be permitted and inheritable; specs
 	// (runc's own example among them) often list ambient capabilities
 	// without inheritable ones: those are skipped, as runc does.
-	ambient, _ := parseCaps(pc.Ambient)
-	if err := capability.ResetAmbient(); err != nil && len(ambient) > 0 {
+	if err := capability.ResetAmbient(); err != nil && len(u.ambient) > 0 {
 		return fmt.Errorf("reset ambient capabilities: %w", err)
 	}
-	for _, c := range ambient {
+	for _, c := range u.ambient {
 		if err := capability.SetAmbient(true, c); err != nil && !errors.Is(err, unix.EPERM) {
 			return fmt.Errorf("raise ambient capability %s: %w", c, err)
 		}

@@ -206,6 +206,10 @@ func prepareProcess(p *specs.Process, seccompProg []byte) (string, error) {
 	if err != nil {
 		return "", err
 	}
+	uc, err := planUserAndCaps(p)
+	if err != nil {
+		return "", err
+	}
 	sc := seccompProg
 	// Without no-new-privileges an unprivileged thread may not load a
 	// filter: load it while still privileged (the profile allows the
@@ -215,7 +219,7 @@ func prepareProcess(p *specs.Process, seccompProg []byte) (string, error) {
 			return "", err
 		}
 	}
-	if err := applyUserAndCaps(p); err != nil {
+	if err := uc.apply(); err != nil {
 		return "", err
 	}
 	if p.NoNewPrivileges {

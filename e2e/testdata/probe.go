@@ -87,6 +87,17 @@ func main() {
 			names = append(names, e.Name())
 		}
 		fmt.Println(strings.Join(names, " "))
+	case "cpu-max":
+		// The CPU quota and period of the container's cgroup, v2 or v1.
+		if b, err := os.ReadFile("/sys/fs/cgroup/cpu.max"); err == nil {
+			os.Stdout.Write(b)
+			return
+		}
+		quota, err := os.ReadFile("/sys/fs/cgroup/cpu/cpu.cfs_quota_us")
+		check(err)
+		period, err := os.ReadFile("/sys/fs/cgroup/cpu/cpu.cfs_period_us")
+		check(err)
+		fmt.Println(strings.TrimSpace(string(quota)), strings.TrimSpace(string(period)))
 	case "exit":
 		n, _ := strconv.Atoi(args[0])
 		os.Exit(n)
