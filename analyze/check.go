@@ -76,12 +76,15 @@ func (r Report) Count(s Severity) int {
 func (r Report) AtLeast(s Severity) int {
 	n := 0
 	for _, f := range r.Findings {
-		if rank(f.Severity) <= rank(s) {
+		if f.Severity.AtLeast(s) {
 			n++
 		}
 	}
 	return n
 }
+
+// AtLeast reports whether s is as severe as min or more.
+func (s Severity) AtLeast(min Severity) bool { return rank(s) <= rank(min) }
 
 // Options shape a check.
 type Options struct {

@@ -37,6 +37,7 @@ type buildOptions struct {
 	timestamp   string
 	compression string
 	outputs     []string
+	check       string
 }
 
 // output is one -o type=…,dest=… value.
@@ -73,6 +74,7 @@ SOURCE_DATE_EPOCH, else the Unix epoch.`,
 	f.StringVar(&o.timestamp, "timestamp", "", "Unix time for every file's mtime and the image's created time (default $SOURCE_DATE_EPOCH, else 0)")
 	f.StringVar(&o.compression, "compression", "gzip", "layer compression: gzip or zstd")
 	f.StringArrayVarP(&o.outputs, "output", "o", nil, "also write the image as an archive: type=oci|docker,dest=FILE")
+	f.StringVar(&o.check, "check", "", checkFlagHelp)
 	return cmd
 }
 
@@ -108,6 +110,10 @@ func runBuild(cmd *cobra.Command, g *globalOptions, o *buildOptions, contextDir 
 		compression = layer.Zstd
 	default:
 		return fmt.Errorf("--compression %q: want gzip or zstd: %w", o.compression, errdefs.ErrInvalidArgument)
+	}
+	check, err := parseBuildCheck(o.check)
+	if err != nil {
+		return err
 	}
 	var outputs []output
 	for _, v := range o.outputs {
@@ -167,6 +173,9 @@ func runBuild(cmd *cobra.Command, g *globalOptions, o *buildOptions, contextDir 
 	}
 	if err := ctx.Err(); err != nil {
 		return err // interrupted: store nothing
+	}
+	if err := check.run(ctx, stderr, o.quiet, res.Image, checkedName(o.tags, res.ID)); err != nil {
+		return err // the image fails --check: store nothing
 	}
 	start := time.Now()
 	step := res.Steps + 1

@@ -1,0 +1,120 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"slices"
+	"strings"
+
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+
+	"github.com/tabula-dev/tabula/analyze"
+	"github.com/tabula-dev/tabula/errdefs"
+)
+
+// buildCheck is `tabula build --check`: what the doctor's findings on the
+// built image do to the build.
+type buildCheck string
+
+const (
+	// checkPrint runs the doctor and prints its findings; none fails the
+	// build. It is the default.
+	checkPrint buildCheck = ""
+	// checkError fails the build on errors (the container would not start).
+	checkError buildCheck = "error"
+	// checkWarning fails the build on errors and warnings.
+	checkWarning buildCheck = "warning"
+	// checkOff does not run the doctor.
+	checkOff buildCheck = "off"
+)
+
+// checkFlagHelp is the help of build's --check flag.
+const checkFlagHelp = `run the doctor on the built image and fail the build on its findings of this severity or worse: error, warning, or off to not run it (default: print the findings, fail on none). ` +
+	`A build that fails the check exits 1 and, as docker build with check=error=true, stores, tags and writes nothing (the step cache keeps its steps). ` +
+	`With -q the findings are printed only when they fail the build`
+
+// parseBuildCheck validates a --check value.
+func parseBuildCheck(v string) (buildCheck, error) {
+	switch c := buildCheck(v); c {
+	case checkPrint, checkError, checkWarning, checkOff:
+		return c, nil
+	}
+	return "", fmt.Errorf("--check %q: want error, warning or off: %w", v, errdefs.ErrInvalidArgument)
+}
+
+// checkFailedError fails a build whose image the doctor found wanting; the
+// exit status is 1, as for `tabula doctor`.
+type checkFailedError struct {
+	check  buildCheck
+	report analyze.Report
+}
+
+func (e checkFailedError) Error() string {
+	var parts []string
+	for _, sev := range []analyze.Severity{analyze.Error, analyze.Warning} {
+		if !sev.AtLeast(analyze.Severity(e.check)) {
+			continue
+		}
+		var names []string
+		for _, f := range e.report.Findings {
+			if f.Severity == sev && !slices.Contains(names, f.Check) {
+				names = append(names, f.Check)
+			}
+		}
+		if n := e.report.Count(sev); n > 0 {
+			word := string(sev)
+			if n > 1 {
+				word += "s"
+			}
+			parts = append(parts, fmt.Sprintf("%d %s (%s)", n, word, strings.Join(names, ", ")))
+		}
+	}
+	return fmt.Sprintf("--check %s: the doctor found %s in the image, so it was not stored; fix the Dockerfile as the findings say, or build with --check %s",
+		e.check, strings.Join(parts, " and "), e.looser())
+}
+
+// looser names the --check values that would let the image through.
+func (e checkFailedError) looser() string {
+	if e.check == checkWarning && e.report.AtLeast(analyze.Error) == 0 {
+		return "error or --check off"
+	}
+	return "off"
+}
+
+func (checkFailedError) ExitCode() int { return 1 }
+
+// run checks the built image img, named name in the output, before it is
+// stored: it prints the findings to w (all of them, or with quiet only
+// those of a failing check) and returns a checkFailedError when they fail
+// the build.
+func (c buildCheck) run(ctx context.Context, w io.Writer, quiet bool, img v1.Image, name string) error {
+	if c == checkOff {
+		return nil
+	}
+	r, err := analyze.CheckImage(ctx, name, img, analyze.Options{})
+	if err != nil {
+		return fmt.Errorf("check the built image: %w", err)
+	}
+	failed := c != checkPrint && r.AtLeast(analyze.Severity(c)) > 0
+	if len(r.Findings) == 0 || (quiet && !failed) {
+		return nil
+	}
+	r.Name = "doctor: " + name
+	if err := r.WriteText(w); err != nil {
+		return err
+	}
+	if failed {
+		return checkFailedError{check: c, report: r}
+	}
+	return nil
+}
+
+// checkedName names the built image in the doctor's output: its first -t,
+// else its short ID.
+func checkedName(tags []string, id v1.Hash) string {
+	if len(tags) > 0 {
+		return tags[0]
+	}
+	return "image " + strings.TrimPrefix(id.String(), "sha256:")[:12]
+}
