@@ -633,3 +633,100 @@ func TestPackAutoCgo(t *testing.T) {
 		t.Errorf("tabula run https-cgo: %s", r)
 	}
 }
+
+// TestBuildCheck: tabula build runs the doctor on the image it built and
+// prints the findings; --check decides which of them fail the build, and a
+// failed build stores, tags and writes nothing.
+func TestBuildCheck(t *testing.T) {
+	e := newEnv(t)
+	dir := t.TempDir()
+	copyFile(t, goProgram(t, "doctor/https", nil, "-ldflags=-s -w"), filepath.Join(dir, "https"), 0o755)
+	copyFile(t, cHello(t), filepath.Join(dir, "hello-c"), 0o755)
+	writeFiles(t, dir, map[string]string{
+		"https.Dockerfile":   "FROM scratch\nCOPY https /usr/local/bin/https\nUSER 65532:65532\nENTRYPOINT [\"/usr/local/bin/https\"]\n",
+		"dynamic.Dockerfile": "FROM scratch\nCOPY hello-c /\nUSER 65532:65532\nENTRYPOINT [\"/hello-c\"]\n",
+		"chown.Dockerfile":   "FROM scratch\nCOPY --chown=app https /https\nENTRYPOINT [\"/https\"]\n",
+	})
+	build := func(file string, args ...string) result {
+		t.Helper()
+		return e.run(append(append([]string{"build", "-f", filepath.Join(dir, file)}, args...), dir)...)
+	}
+	const caFinding = "warning ca-certificates: /usr/local/bin/https verifies TLS certificates"
+	isID := func(s string) bool { s = strings.TrimSpace(s); return strings.HasPrefix(s, "sha256:") && len(s) == 71 }
+	stored := func(name string) bool { t.Helper(); return e.run("image", "inspect", name).code == 0 }
+
+	// Default: the findings are printed after the build steps, the build
+	// succeeds and the image is stored.
+	r := build("https.Dockerfile", "-t", "https-default")
+	if r.code != 0 || !isID(r.stdout) || !stored("https-default") {
+		t.Fatalf("default build: %s", r)
+	}
+	if !strings.Contains(r.stderr, "doctor: https-default\n  "+caFinding) || !strings.Contains(r.stderr, "pack: --ca-certs") ||
+		strings.Index(r.stderr, "doctor:") < strings.Index(r.stderr, "COPY https") {
+		t.Errorf("default build does not print the CA finding after the steps:\n%s", r.stderr)
+	}
+	id := strings.TrimSpace(r.stdout)
+
+	// -q: nothing but the ID.
+	if r := build("https.Dockerfile", "-q", "-t", "https-quiet"); r.code != 0 || strings.TrimSpace(r.stdout) != id || r.stderr != "" {
+		t.Errorf("build -q: %s", r)
+	}
+
+	// --check warning fails on the CA warning: exit 1, the findings and
+	// the reason on stderr, nothing stored, tagged or written.
+	iid := filepath.Join(t.TempDir(), "iid")
+	archive := filepath.Join(t.TempDir(), "image.tar")
+	for _, args := range [][]string{{"--check", "warning"}, {"--check=warning", "-q"}} {
+		r = build("https.Dockerfile", append(args, "-t", "https-warning", "--iidfile", iid, "-o", "type=oci,dest="+archive)...)
+		if r.code != 1 || r.stdout != "" {
+			t.Errorf("build %v: want exit 1 and no ID: %s", args, r)
+		}
+		if !strings.Contains(r.stderr, caFinding) || !strings.Contains(r.stderr, "tabula: --check warning: the doctor found 1 warning (ca-certificates) in the image, so it was not stored") {
+			t.Errorf("build %v does not say why it failed:\n%s", args, r.stderr)
+		}
+		if stored("https-warning") {
+			t.Errorf("build %v tagged the image that failed the check", args)
+		}
+		for _, p := range []string{iid, archive} {
+			if _, err := os.Stat(p); err == nil {
+				t.Errorf("build %v wrote %s", args, p)
+			}
+		}
+	}
+
+	// --check error passes a warning.
+	if r := build("https.Dockerfile", "--check", "error", "-t", "https-error"); r.code != 0 || strings.TrimSpace(r.stdout) != id ||
+		!strings.Contains(r.stderr, caFinding) || !stored("https-error") {
+		t.Errorf("build --check error: %s", r)
+	}
+
+	// A dynamic C binary fails --check error on its missing loader and libc.
+	r = build("dynamic.Dockerfile", "--check", "error", "-t", "dynamic")
+	if r.code != 1 || r.stdout != "" || stored("dynamic") ||
+		!strings.Contains(r.stderr, "error   missing-loader") || !strings.Contains(r.stderr, "error   missing-library") ||
+		!strings.Contains(r.stderr, "libc.so.6") || !strings.Contains(r.stderr, "the doctor found 2 errors (missing-loader, missing-library)") {
+		t.Errorf("build --check error of a dynamic binary: %s", r)
+	}
+	if !strings.Contains(r.stderr, "--check off") {
+		t.Errorf("the failure does not say how to let the image through: %s", r.stderr)
+	}
+
+	// --check off runs no doctor: nothing printed but the build's steps.
+	r = build("https.Dockerfile", "--check", "off", "-t", "https-off")
+	if r.code != 0 || strings.TrimSpace(r.stdout) != id || strings.Contains(r.stderr, "doctor") || strings.Contains(r.stderr, "ca-certificates") {
+		t.Errorf("build --check off: %s", r)
+	}
+	r = build("dynamic.Dockerfile", "--check", "off", "-q", "-t", "dynamic-off")
+	if r.code != 0 || !isID(r.stdout) || r.stderr != "" {
+		t.Errorf("build --check off -q of a dynamic binary: %s", r)
+	}
+
+	if r := build("https.Dockerfile", "--check", "info", "-t", "x"); r.code != 125 || !strings.Contains(r.stderr, "want error, warning or off") {
+		t.Errorf("build --check info: %s", r)
+	}
+	// --chown names are resolved against the stage's /etc/passwd when the
+	// image is built, as Docker does: the build fails and says so.
+	if r := build("chown.Dockerfile", "-t", "chown"); r.code == 0 || !strings.Contains(r.stderr, `user "app" cannot be looked up: the stage has no /etc/passwd`) {
+		t.Errorf("build with --chown=app and no /etc/passwd: %s", r)
+	}
+}
