@@ -505,14 +505,58 @@ func (s *Store) Image(ctx context.Context, ref string) (v1.Image, error) {
 	return s.imageOf(e.Manifest)
 }
 
-// List returns every image of the store, newest first.
+// BrokenImage is an image of the index that cannot be read: a manifest or
+// config blob is missing, truncated or does not match its digest.
+type BrokenImage struct {
+	// Names are its tags; empty for a dangling image.
+	Names []string
+	// Manifest is its descriptor in index.json.
+	Manifest v1.Descriptor
+	Err      error
+}
+
+// ListError is the error List returns beside the images it could read: it
+// names every image it left out. It wraps errdefs.ErrCorrupt.
+type ListError struct {
+	Broken []BrokenImage
+}
+
+func (e *ListError) Error() string {
+	var b strings.Builder
+	for i, bi := range e.Broken {
+		if i > 0 {
+			b.WriteString("\n")
+		}
+		b.WriteString(bi.String())
+	}
+	return b.String()
+}
+
+func (e *ListError) Unwrap() error { return errdefs.ErrCorrupt }
+
+// String names the image and says what is wrong with it.
+func (b BrokenImage) String() string {
+	what := "the dangling image " + b.Manifest.Digest.String()
+	if len(b.Names) > 0 {
+		what = "image " + strings.Join(b.Names, ", ") + " (" + b.Manifest.Digest.String() + ")"
+	}
+	return fmt.Sprintf("%s cannot be read: %v; `tabula system check` lists every problem, `tabula rmi` removes the image", what, b.Err)
+}
+
+// List returns every image of the store, newest first. An image that
+// cannot be read does not stop it: List returns the others and a *ListError
+// naming the broken ones.
 func (s *Store) List(ctx context.Context) ([]Entry, error) {
 	idx, err := s.readIndex()
 	if err != nil {
 		return nil, err
 	}
 	var out []Entry
+	var broken []BrokenImage
 	for _, g := range groups(idx) {
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
 		if g.desc.MediaType.IsIndex() {
 			continue // a multi-platform index another tool put here
 		}
@@ -524,11 +568,15 @@ func (s *Store) List(ctx context.Context) ([]Entry, error) {
 					continue
 				}
 			}
-			return nil, fmt.Errorf("image %s: %w", g.desc.Digest, err)
+			broken = append(broken, BrokenImage{Names: g.names, Manifest: g.desc, Err: err})
+			continue
 		}
 		out = append(out, e)
 	}
 	sort.SliceStable(out, func(i, j int) bool { return out[i].Created.After(out[j].Created) })
+	if len(broken) > 0 {
+		return out, &ListError{Broken: broken}
+	}
 	return out, nil
 }
 
@@ -559,31 +607,95 @@ func hasDigest(idx *v1.IndexManifest, h v1.Hash) bool {
 	return false
 }
 
-// Remove untags ref when it is a name; when the image is left with no names,
-// or ref is an ID, the image is deleted (an ID with several names needs
-// force) and blobs no image uses any more are collected. It returns Docker's
-// "Untagged: …" and "Deleted: …" lines.
+// ContainerUse is a container that uses an image, as RemoveOptions.InUse
+// reports it.
+type ContainerUse struct {
+	// ID is the container's ID.
+	ID string
+	// Running says whether its process runs.
+	Running bool
+}
+
+// RemoveOptions shape RemoveWith.
+type RemoveOptions struct {
+	// Force removes an image with several names by ID, removes the last
+	// name of an image that containers use, and deletes an image that only
+	// stopped containers use.
+	Force bool
+	// InUse returns the containers that use the image with ID id (its
+	// config digest); nil means no container uses any image.
+	InUse func(id v1.Hash) ([]ContainerUse, error)
+}
+
+// Remove is RemoveWith without containers.
 func (s *Store) Remove(ctx context.Context, ref string, force bool) ([]string, error) {
+	return s.RemoveWith(ctx, ref, RemoveOptions{Force: force})
+}
+
+// RemoveWith untags ref when it is a name; when the image is left with no
+// names, or ref is an ID, the image is deleted (an ID with several names
+// needs force) and blobs no image uses any more are collected. It returns
+// Docker's "Untagged: …" and "Deleted: …" lines.
+//
+// Containers protect their image as Docker's do: the last name of an image
+// that a container uses is removed only with force (a running container then
+// keeps the image, untagged); by ID, an image that a running container uses
+// is never deleted, and one that a stopped container uses only with force.
+// Such refusals wrap errdefs.ErrFailedPrecondition.
+func (s *Store) RemoveWith(ctx context.Context, ref string, o RemoveOptions) ([]string, error) {
 	e, byName, err := s.resolve(ctx, ref)
-	if err != nil {
+	if err != nil && !(byName && e.Manifest.Digest.Hex != "") {
 		return nil, err
+	}
+	// A name whose image cannot be read can still be removed: the index
+	// says which manifest it names, and that is all removal needs.
+	var users []ContainerUse
+	if o.InUse != nil {
+		if users, err = o.InUse(e.ID); err != nil && !o.Force {
+			return nil, fmt.Errorf("image %s: cannot tell which containers use it (use -f to remove it anyway): %w", ref, err)
+		}
+	}
+	var running, stopped string
+	for _, u := range users {
+		if u.Running && running == "" {
+			running = shortContainerID(u.ID)
+		}
+		if !u.Running && stopped == "" {
+			stopped = shortContainerID(u.ID)
+		}
 	}
 	var lines []string
 	deleted := false
 	err = s.updateIndex(func(idx *v1.IndexManifest) (bool, error) {
 		lines, deleted = nil, false
+		var names []string
+		for _, d := range idx.Manifests {
+			if d.Digest == e.Manifest.Digest && refName(d) != "" {
+				names = append(names, refName(d))
+			}
+		}
 		var untag map[string]bool
 		if byName {
 			n, _ := NormalizeName(ref)
+			if len(names) == 1 && len(users) > 0 && !o.Force {
+				user := running
+				if user == "" {
+					user = stopped
+				}
+				return false, fmt.Errorf("conflict: unable to remove repository reference %q (must force) - container %s is using its referenced image %s; remove the container first, or use -f to untag it: %w",
+					ref, user, shortID(e.ID), errdefs.ErrFailedPrecondition)
+			}
 			untag = map[string]bool{n: true}
 		} else {
-			var names []string
-			for _, d := range idx.Manifests {
-				if d.Digest == e.Manifest.Digest && refName(d) != "" {
-					names = append(names, refName(d))
-				}
+			if running != "" {
+				return false, fmt.Errorf("conflict: unable to delete %s (cannot be forced) - image is being used by running container %s; stop and remove the container first: %w",
+					shortID(e.ID), running, errdefs.ErrFailedPrecondition)
 			}
-			if len(names) > 1 && !force {
+			if stopped != "" && !o.Force {
+				return false, fmt.Errorf("conflict: unable to delete %s (must be forced) - image is being used by stopped container %s; remove the container first, or use -f: %w",
+					shortID(e.ID), stopped, errdefs.ErrFailedPrecondition)
+			}
+			if len(names) > 1 && !o.Force {
 				return false, fmt.Errorf("image %s is tagged %s; remove the tags, or use -f to remove it with all of them: %w",
 					shortID(e.ID), strings.Join(names, ", "), errdefs.ErrFailedPrecondition)
 			}
@@ -594,11 +706,13 @@ func (s *Store) Remove(ctx context.Context, ref string, force bool) ([]string, e
 		}
 		var out []v1.Descriptor
 		remaining := 0
+		var last v1.Descriptor
 		for _, d := range idx.Manifests {
 			if d.Digest != e.Manifest.Digest {
 				out = append(out, d)
 				continue
 			}
+			last = d
 			if n := refName(d); n != "" && untag[n] {
 				lines = append(lines, "Untagged: "+n)
 				continue
@@ -620,8 +734,18 @@ func (s *Store) Remove(ctx context.Context, ref string, force bool) ([]string, e
 				}
 			}
 			out = kept
-			deleted = true
-			lines = append(lines, "Deleted: "+e.ID.String())
+			if running != "" {
+				// Untagged by force while a running container uses it:
+				// the image stays, dangling, as Docker keeps it.
+				out = append(out, withoutName(last))
+			} else {
+				deleted = true
+				if e.ID.Hex != "" {
+					lines = append(lines, "Deleted: "+e.ID.String())
+				} else {
+					lines = append(lines, "Deleted: "+e.Manifest.Digest.String())
+				}
+			}
 		}
 		idx.Manifests = out
 		return true, nil
@@ -634,7 +758,7 @@ func (s *Store) Remove(ctx context.Context, ref string, force bool) ([]string, e
 		// would call by that ID: name the manifest that went instead.
 		if idx, err := s.readIndex(); err == nil {
 			for _, g := range groups(idx) {
-				if m, err := s.manifest(g.desc); err == nil && m.Config.Digest == e.ID {
+				if m, err := s.manifest(g.desc); err == nil && e.ID.Hex != "" && m.Config.Digest == e.ID {
 					lines[len(lines)-1] = "Deleted: " + e.Manifest.Digest.String()
 					break
 				}
@@ -645,6 +769,13 @@ func (s *Store) Remove(ctx context.Context, ref string, force bool) ([]string, e
 		}
 	}
 	return lines, nil
+}
+
+func shortContainerID(id string) string {
+	if len(id) > 12 {
+		return id[:12]
+	}
+	return id
 }
 
 func shortID(h v1.Hash) string {

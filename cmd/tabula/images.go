@@ -21,6 +21,7 @@ import (
 	"golang.org/x/term"
 
 	"github.com/tabula-dev/tabula/archive"
+	"github.com/tabula-dev/tabula/container"
 	"github.com/tabula-dev/tabula/errdefs"
 	"github.com/tabula-dev/tabula/store"
 )
@@ -217,9 +218,16 @@ func newImagesCmd(g *globalOptions) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "images [OPTIONS] [REPOSITORY[:TAG]]",
 		Short: "List images",
-		Args:  cobra.MaximumNArgs(1),
+		Long: `List images: REPOSITORY, TAG, IMAGE ID, CREATED and SIZE, one row per name.
+
+An image whose manifest or config cannot be read (a blob missing, truncated or
+not matching its digest) does not stop the listing: it is left out, a warning
+on stderr names it, and the command still exits 0, as docker images lists the
+images its daemon can load. ` + "`tabula system check`" + ` verifies every blob and
+exits 1 on any problem; ` + "`tabula rmi NAME`" + ` removes a broken image.`,
+		Args: cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return runImages(cmd.Context(), g, o, args, cmd.OutOrStdout())
+			return runImages(cmd.Context(), g, o, args, cmd.OutOrStdout(), cmd.ErrOrStderr())
 		},
 	}
 	f := cmd.Flags()
@@ -244,7 +252,7 @@ type imageRow struct {
 	Bytes        int64 `json:"VirtualSize"`
 }
 
-func runImages(ctx context.Context, g *globalOptions, o *imagesOptions, args []string, stdout io.Writer) error {
+func runImages(ctx context.Context, g *globalOptions, o *imagesOptions, args []string, stdout, stderr io.Writer) error {
 	if err := formatOption(o.format); err != nil {
 		return err
 	}
@@ -272,7 +280,7 @@ func runImages(ctx context.Context, g *globalOptions, o *imagesOptions, args []s
 	if err != nil {
 		return err
 	}
-	entries, err := st.List(ctx)
+	entries, err := listImages(ctx, st, stderr)
 	if err != nil {
 		return err
 	}
@@ -344,6 +352,21 @@ func runImages(ctx context.Context, g *globalOptions, o *imagesOptions, args []s
 		}
 	}
 	return tw.Flush()
+}
+
+// listImages lists the store's images; those that cannot be read are left
+// out with a warning on stderr each, so one broken image does not hide the
+// others.
+func listImages(ctx context.Context, st *store.Store, stderr io.Writer) ([]store.Entry, error) {
+	entries, err := st.List(ctx)
+	var le *store.ListError
+	if errors.As(err, &le) {
+		for _, b := range le.Broken {
+			fmt.Fprintf(stderr, "tabula: warning: %s\n", b)
+		}
+		return entries, nil
+	}
+	return entries, err
 }
 
 // --- image inspect ---
@@ -652,9 +675,10 @@ func newImageRmCmd(g *globalOptions, use string) *cobra.Command {
 			if err != nil {
 				return err
 			}
+			inUse := imageUsers(cmd.Context(), g)
 			var errs []error
 			for _, ref := range args {
-				lines, err := st.Remove(cmd.Context(), ref, force)
+				lines, err := st.RemoveWith(cmd.Context(), ref, store.RemoveOptions{Force: force, InUse: inUse})
 				for _, l := range lines {
 					fmt.Fprintln(cmd.OutOrStdout(), l)
 				}
@@ -668,8 +692,32 @@ func newImageRmCmd(g *globalOptions, use string) *cobra.Command {
 	if use == "rm" {
 		cmd.Aliases = []string{"rmi", "remove"}
 	}
-	cmd.Flags().BoolVarP(&force, "force", "f", false, "remove an image with several names by ID, and all its names")
+	cmd.Flags().BoolVarP(&force, "force", "f", false, "remove an image with several names by ID, and all its names; untag or remove an image that containers use")
 	return cmd
+}
+
+// imageUsers returns the function that tells the store which containers use
+// an image, reading the container records once, when first needed.
+func imageUsers(ctx context.Context, g *globalOptions) func(id v1.Hash) ([]store.ContainerUse, error) {
+	var recs []*container.Record
+	var err error
+	read := false
+	return func(id v1.Hash) ([]store.ContainerUse, error) {
+		if !read {
+			recs, err = (&container.Containers{Root: g.root}).List(ctx)
+			read = true
+		}
+		if err != nil {
+			return nil, err
+		}
+		var out []store.ContainerUse
+		for _, r := range recs {
+			if r.Image == id.String() {
+				out = append(out, store.ContainerUse{ID: r.ID, Running: r.State.Status == container.StatusRunning})
+			}
+		}
+		return out, nil
+	}
 }
 
 // --- tag ---
@@ -850,7 +898,7 @@ func newImagePruneCmd(g *globalOptions) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			return pruneImages(cmd.Context(), st, all, cmd.OutOrStdout())
+			return pruneImages(cmd.Context(), g, st, all, cmd.OutOrStdout(), cmd.ErrOrStderr())
 		},
 	}
 	cmd.Flags().BoolVarP(&force, "force", "f", false, "do not ask for confirmation (tabula never asks)")
@@ -860,14 +908,23 @@ func newImagePruneCmd(g *globalOptions) *cobra.Command {
 
 // pruneImages removes dangling images (all images with all) and collects
 // unused blobs, printing what it removed as Docker does.
-func pruneImages(ctx context.Context, st *store.Store, all bool, stdout io.Writer) error {
-	entries, err := st.List(ctx)
+// Images that containers use are kept, as Docker keeps them.
+func pruneImages(ctx context.Context, g *globalOptions, st *store.Store, all bool, stdout, stderr io.Writer) error {
+	entries, err := listImages(ctx, st, stderr)
 	if err != nil {
 		return err
 	}
+	inUse := imageUsers(ctx, g)
 	var lines []string
 	for _, e := range entries {
 		if len(e.Names) > 0 && !all {
+			continue
+		}
+		users, err := inUse(e.ID)
+		if err != nil {
+			return fmt.Errorf("cannot tell which containers use images, so none is pruned: %w", err)
+		}
+		if len(users) > 0 {
 			continue
 		}
 		l, err := st.Remove(ctx, e.Manifest.Digest.String(), true)

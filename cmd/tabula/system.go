@@ -80,17 +80,17 @@ func newSystemDfCmd(g *globalOptions) *cobra.Command {
 		Short: "Show the disk space tabula uses",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return runSystemDf(cmd.Context(), g, cmd.OutOrStdout())
+			return runSystemDf(cmd.Context(), g, cmd.OutOrStdout(), cmd.ErrOrStderr())
 		},
 	}
 }
 
-func runSystemDf(ctx context.Context, g *globalOptions, stdout io.Writer) error {
+func runSystemDf(ctx context.Context, g *globalOptions, stdout, stderr io.Writer) error {
 	st, err := openImageStore(g)
 	if err != nil {
 		return err
 	}
-	entries, err := st.List(ctx)
+	entries, err := listImages(ctx, st, stderr)
 	if err != nil {
 		return err
 	}
@@ -135,7 +135,7 @@ func newSystemPruneCmd(g *globalOptions) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			return pruneImages(cmd.Context(), st, all, cmd.OutOrStdout())
+			return pruneImages(cmd.Context(), g, st, all, cmd.OutOrStdout(), cmd.ErrOrStderr())
 		},
 	}
 	cmd.Flags().BoolVarP(&force, "force", "f", false, "do not ask for confirmation (tabula never asks)")
