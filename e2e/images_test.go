@@ -573,3 +573,134 @@ func TestLoadSIGKILL(t *testing.T) {
 	}
 	e.ok("system", "check")
 }
+
+// TestImagesListsAroundBrokenImage: one image with a corrupt config and one
+// with a missing manifest do not stop `tabula images`: it lists the others,
+// names the broken ones on stderr, exits 0; rmi removes them.
+func TestImagesListsAroundBrokenImage(t *testing.T) {
+	e := newEnv(t)
+	good := scratchImage(t, "g.txt", "good")
+	bad := scratchImage(t, "b.txt", "bad config")
+	gone := scratchImage(t, "m.txt", "missing manifest")
+	e.loadArchive(dockerArchive(t, "good:1", good))
+	e.loadArchive(dockerArchive(t, "bad:1", bad))
+	e.loadArchive(dockerArchive(t, "gone:1", gone))
+	blobs := filepath.Join(e.root, "images", "blobs", "sha256")
+	badID := imageID(t, bad)
+	if err := os.WriteFile(filepath.Join(blobs, strings.TrimPrefix(badID, "sha256:")), []byte("{}"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	var ins []struct{ Descriptor struct{ Digest string } }
+	json.Unmarshal([]byte(e.ok("image", "inspect", "gone:1")), &ins)
+	goneManifest := ins[0].Descriptor.Digest
+	if err := os.Remove(filepath.Join(blobs, strings.TrimPrefix(goneManifest, "sha256:"))); err != nil {
+		t.Fatal(err)
+	}
+
+	for _, args := range [][]string{{"images"}, {"images", "-q"}, {"images", "--format", "json"}, {"system", "df"}} {
+		r := e.run(args...)
+		if r.code != 0 {
+			t.Fatalf("%v with broken images: %s", args, r)
+		}
+		if args[0] == "images" && !strings.Contains(r.stdout, imageID(t, good)[7:19]) {
+			t.Errorf("%v does not list the good image: %s", args, r)
+		}
+		if regexpMatch(`\b(bad|gone)\b`, r.stdout) || strings.Contains(r.stdout, badID[7:19]) {
+			t.Errorf("%v lists a broken image: %s", args, r)
+		}
+		for _, want := range []string{"warning: image bad:1 (", badID, "warning: image gone:1 (" + goneManifest + ")", "is missing", "tabula system check"} {
+			if !strings.Contains(r.stderr, want) {
+				t.Errorf("%v: stderr has no %q: %s", args, want, r)
+			}
+		}
+	}
+	if r := e.fails("system", "check"); r.code != 1 || !strings.Contains(r.stderr, badID) || !strings.Contains(r.stderr, goneManifest) {
+		t.Fatalf("system check: %s", r)
+	}
+	if r := e.fails("image", "inspect", "bad:1"); !strings.Contains(r.stderr, badID) {
+		t.Fatalf("inspect of the broken image: %s", r)
+	}
+	e.ok("rmi", "bad:1", "gone:1")
+	r := e.run("images")
+	if r.code != 0 || r.stderr != "" || !strings.Contains(r.stdout, "good") {
+		t.Fatalf("images after removing the broken ones: %s", r)
+	}
+	e.ok("system", "check")
+}
+
+// TestImageRmInUse: an image that a container uses is not removed without
+// -f, as Docker refuses; by ID, a running container's image is never removed.
+func TestImageRmInUse(t *testing.T) {
+	testenv.RequireRoot(t)
+	e := newEnv(t)
+	dir := t.TempDir()
+	copyFile(t, goProgram(t, "hello", nil), filepath.Join(dir, "hello"), 0o755)
+	copyFile(t, goProgram(t, "sleep", nil), filepath.Join(dir, "sleep"), 0o755)
+	writeFiles(t, dir, map[string]string{
+		"hello.Dockerfile": "FROM scratch\nCOPY hello /\nCMD [\"/hello\"]\n",
+		"sleep.Dockerfile": "FROM scratch\nCOPY sleep /\nCMD [\"/sleep\"]\n",
+	})
+	helloID := e.buildID(dir, "-f", filepath.Join(dir, "hello.Dockerfile"), "-t", "rmhello")
+	sleepID := e.buildID(dir, "-f", filepath.Join(dir, "sleep.Dockerfile"), "-t", "rmsleep")
+	t.Cleanup(func() { e.run("rm", "-f", "rm-stopped", "rm-running") })
+
+	// A stopped container.
+	if out := e.ok("run", "--name", "rm-stopped", "rmhello"); strings.TrimSpace(out) != "Hello from scratch!" {
+		t.Fatalf("run printed %q", out)
+	}
+	var insp []struct{ Id string }
+	if err := json.Unmarshal([]byte(e.ok("inspect", "rm-stopped")), &insp); err != nil || len(insp) != 1 || len(insp[0].Id) != 64 {
+		t.Fatalf("inspect rm-stopped: %v %+v", err, insp)
+	}
+	stopped := insp[0].Id
+	r := e.fails("rmi", "rmhello")
+	if r.code != 1 || !strings.Contains(r.stderr, `conflict: unable to remove repository reference "rmhello" (must force) - container `+stopped[:12]+" is using its referenced image "+helloID[7:19]) {
+		t.Fatalf("rmi of a stopped container's image: %s", r)
+	}
+	r = e.fails("rmi", helloID[7:19])
+	if r.code != 1 || !strings.Contains(r.stderr, "unable to delete "+helloID[7:19]+" (must be forced) - image is being used by stopped container "+stopped[:12]) {
+		t.Fatalf("rmi by ID of a stopped container's image: %s", r)
+	}
+	if !strings.Contains(e.ok("images"), "rmhello") {
+		t.Fatal("a refused rmi removed the image")
+	}
+	// Another name goes without -f: the image keeps one.
+	e.ok("tag", "rmhello", "rmhello:other")
+	if out := e.ok("rmi", "rmhello:other"); strings.TrimSpace(out) != "Untagged: rmhello:other" {
+		t.Fatalf("rmi of a second name printed %q", out)
+	}
+
+	// A running container.
+	e.ok("run", "-d", "--name", "rm-running", "rmsleep")
+	r = e.fails("rmi", "rmsleep")
+	if r.code != 1 || !strings.Contains(r.stderr, "must force") || !strings.Contains(r.stderr, sleepID[7:19]) {
+		t.Fatalf("rmi of a running container's image: %s", r)
+	}
+	r = e.fails("rmi", "-f", sleepID[7:19])
+	if r.code != 1 || !strings.Contains(r.stderr, "(cannot be forced) - image is being used by running container") {
+		t.Fatalf("rmi -f by ID of a running container's image: %s", r)
+	}
+	// -f by name untags; the running container keeps the image, dangling.
+	if out := e.ok("rmi", "-f", "rmsleep"); strings.TrimSpace(out) != "Untagged: rmsleep:latest" {
+		t.Fatalf("rmi -f of a running container's image printed %q", out)
+	}
+	if q := e.ok("images", "-q", "--no-trunc", "--filter", "dangling=true"); strings.TrimSpace(q) != sleepID {
+		t.Fatalf("the running container's image is not kept as dangling: %q", q)
+	}
+	// Prune keeps images that containers use.
+	e.ok("image", "prune", "-a", "-f")
+	if q := e.ok("images", "-q", "--no-trunc"); !strings.Contains(q, sleepID) || !strings.Contains(q, helloID) {
+		t.Fatalf("prune removed an image in use: %q", q)
+	}
+
+	// -f by name removes the stopped container's image; once the
+	// containers are gone, nothing protects the other.
+	if out := e.ok("rmi", "-f", "rmhello"); !strings.Contains(out, "Untagged: rmhello:latest") || !strings.Contains(out, "Deleted: "+helloID) {
+		t.Fatalf("rmi -f of a stopped container's image printed %q", out)
+	}
+	e.ok("rm", "-f", "rm-stopped", "rm-running")
+	if out := e.ok("rmi", sleepID[7:19]); !strings.Contains(out, "Deleted: "+sleepID) {
+		t.Fatalf("rmi after the container went printed %q", out)
+	}
+	e.ok("system", "check")
+}
