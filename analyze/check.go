@@ -549,7 +549,7 @@ func (c *checker) hasCerts() (bool, string) {
 			return true, ""
 		}
 	}
-	return false, "the image has no CA bundle (" + certFiles[0] + " or the other places Go looks)"
+	return false, "the image has no CA bundle (" + certFiles[0] + " or the other places Go and the C TLS libraries look)"
 }
 
 func (c *checker) hasZoneinfo() bool {

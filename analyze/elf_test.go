@@ -4,11 +4,14 @@ import (
 	"errors"
 	"io"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/tabula-dev/tabula/errdefs"
+	"github.com/tabula-dev/tabula/internal/testenv"
 )
 
 func TestReadBinaryGo(t *testing.T) {
@@ -72,6 +75,16 @@ func TestReadBinaryGoCgo(t *testing.T) {
 	u := readFile(t, goProg(t, "user", []string{"CGO_ENABLED=1"}))
 	if !u.Go.Features.OSUserCgo {
 		t.Errorf("cgo os/user not seen: %+v", u.Go.Features)
+	}
+	// -tags netgo,osusergo keep the pure Go resolver and user lookup in a
+	// cgo build.
+	n := readFile(t, goProg(t, "tls", []string{"CGO_ENABLED=1"}, "-tags", "netgo,osusergo"))
+	if !n.Go.CGO || !slices.Equal(n.Go.Tags, []string{"netgo", "osusergo"}) || n.Go.Features.CgoDNS || !n.Go.Features.TLSRoots {
+		t.Errorf("cgo netgo build: %+v %+v", n.Go, n.Go.Features)
+	}
+	u = readFile(t, goProg(t, "user", []string{"CGO_ENABLED=1"}, "-tags", "osusergo"))
+	if u.Go.Features.OSUserCgo || !u.Go.Features.OSUser {
+		t.Errorf("cgo osusergo build: %+v", u.Go.Features)
 	}
 }
 
@@ -207,4 +220,70 @@ func (c *countingReaderAt) ReadAt(p []byte, off int64) (int, error) {
 	n, err := c.r.ReadAt(p, off)
 	c.n += int64(n)
 	return n, err
+}
+
+// TestReadBinaryGoModule reads the main module, its dependencies (a
+// replaced one too) and the build settings of a module build.
+func TestReadBinaryGoModule(t *testing.T) {
+	dir := t.TempDir()
+	files := map[string]string{
+		"app/go.mod":     "module example.com/app\n\ngo 1.22\n\nrequire example.com/greet v1.2.3\n\nreplace example.com/greet => ../greet\n",
+		"app/main.go":    "package main\n\nimport \"example.com/greet\"\n\nfunc main() { println(greet.Hello()) }\n",
+		"greet/go.mod":   "module example.com/greet\n\ngo 1.22\n",
+		"greet/greet.go": "package greet\n\nfunc Hello() string { return \"hello\" }\n",
+	}
+	for name, content := range files {
+		p := filepath.Join(dir, name)
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, []byte(content), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	out := filepath.Join(dir, "app.bin")
+	cmd := exec.Command("go", "build", "-trimpath", "-tags", "netgo,osusergo", "-ldflags=-s -w", "-o", out, ".")
+	cmd.Dir = filepath.Join(dir, "app")
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOFLAGS=-mod=mod", "GOPROXY=off", "GOWORK=off")
+	if b, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, b)
+	}
+	b := readFile(t, out)
+	if b.Go == nil {
+		t.Fatal("not read as Go")
+	}
+	g := b.Go
+	if g.Main != "example.com/app" || !strings.HasPrefix(g.Version, "go1.") || g.CGO || !slices.Equal(g.Tags, []string{"netgo", "osusergo"}) {
+		t.Errorf("build info %+v", g)
+	}
+	if !slices.Equal(g.Deps, []string{"example.com/greet@v1.2.3 => ../greet"}) {
+		t.Errorf("deps %q", g.Deps)
+	}
+}
+
+// TestReadBinaryRust: Rust's standard library, glibc, and the CA bundle
+// path a Rust program names are read from a rustc build.
+func TestReadBinaryRust(t *testing.T) {
+	rustc := testenv.RequireCommand(t, "rustc")
+	dir := t.TempDir()
+	for name, flags := range map[string][]string{
+		"dynamic": nil,
+		"static":  {"-C", "target-feature=+crt-static"},
+	} {
+		out := filepath.Join(dir, name)
+		args := append([]string{"-O", "-o", out}, flags...)
+		if b, err := exec.Command(rustc, append(args, filepath.Join("testdata", "progs", "certs.rs"))...).CombinedOutput(); err != nil {
+			t.Fatalf("rustc %v: %v\n%s", flags, err, b)
+		}
+		b := readFile(t, out)
+		if !b.Rust || b.Go != nil || b.Libc != Glibc || !slices.Contains(b.Paths, "/etc/ssl/certs") {
+			t.Errorf("rustc %s: %+v", name, b)
+		}
+		if want := map[string]bool{"dynamic": true}[name]; (b.Linking == Dynamic) != want {
+			t.Errorf("rustc %s: linking %s", name, b.Linking)
+		}
+		if name == "dynamic" && !slices.Contains(b.Needed, "libc.so.6") {
+			t.Errorf("rustc dynamic: needed %v", b.Needed)
+		}
+	}
 }

@@ -23,7 +23,8 @@ type GoInfo struct {
 	CGO bool `json:"cgo"`
 	// Tags are the build tags (-tags).
 	Tags []string `json:"tags,omitempty"`
-	// Deps are the dependency modules as path@version.
+	// Deps are the dependency modules as path@version, followed by
+	// " => path[@version]" when replaced.
 	Deps []string `json:"deps,omitempty"`
 	// Features are the standard library features linked in; nil when the
 	// function table could not be read.
@@ -91,10 +92,14 @@ func readGo(r io.ReaderAt, size int64, f *elf.File) (*GoInfo, error) {
 			}
 		}
 		for _, d := range bi.Deps {
-			if d.Replace != nil {
-				d = d.Replace
+			dep := d.Path + "@" + d.Version
+			if r := d.Replace; r != nil {
+				dep += " => " + r.Path
+				if r.Version != "" && r.Version != "(devel)" {
+					dep += "@" + r.Version
+				}
 			}
-			g.Deps = append(g.Deps, d.Path+"@"+d.Version)
+			g.Deps = append(g.Deps, dep)
 		}
 	}
 	feats, err := goFeatures(f)

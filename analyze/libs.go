@@ -255,10 +255,12 @@ func (l *Loader) Resolve(exePath string, exe *Binary) Resolution {
 	}
 	l.readConf()
 	loaded := map[string]bool{}
-	// The loader itself provides its soname.
-	if exe.Interp != "" && !r.InterpMissing {
+	// The loader itself provides its soname. A missing loader is reported
+	// once, as such, not again as a library that libc or the program
+	// (Rust's links it by name) needs.
+	if exe.Interp != "" {
 		loaded[path.Base(exe.Interp)] = true
-		if ib := l.binary(exe.Interp); ib != nil && ib.SOName != "" {
+		if ib := l.binary(exe.Interp); ib != nil && ib.SOName != "" && !r.InterpMissing {
 			loaded[ib.SOName] = true
 		}
 	}

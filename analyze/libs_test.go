@@ -4,6 +4,7 @@ import (
 	"io/fs"
 	"os"
 	"os/exec"
+	"path"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -106,6 +107,9 @@ func TestLoaderInTree(t *testing.T) {
 	interp := exe.Interp
 	withFoo := *exe
 	withFoo.Needed = []string{"libfoo.so.1", "libc.so.6"}
+	// Rust programs name the loader among their libraries.
+	needsLoader := *exe
+	needsLoader.Needed = []string{"libgcc_s.so.1", "libc.so.6", path.Base(interp)}
 	withRunpath := withFoo
 	withRunpath.RunPath = []string{"$ORIGIN/../lib"}
 
@@ -152,8 +156,14 @@ func TestLoaderInTree(t *testing.T) {
 			files:   map[string]string{interp: interp, "/lib/x86_64-linux-gnu/libc.so.6": arm},
 			missing: []string{"libc.so.6"}, hint: "EM_AARCH64"},
 		{name: "loader of another arch", bin: exe, noInterp: true,
-			files:   map[string]string{interp: arm, "/usr/lib/libc.so.6": libc},
-			missing: []string{"ld-linux-x86-64.so.2"}},
+			files: map[string]string{interp: arm, "/usr/lib/libc.so.6": libc},
+			found: map[string]string{"libc.so.6": "/usr/lib/libc.so.6"}},
+		{name: "loader needed by name, missing", bin: &needsLoader, noInterp: true,
+			files:   map[string]string{"/usr/lib/libgcc_s.so.1": libc},
+			missing: []string{"libc.so.6"}},
+		{name: "loader needed by name", bin: &needsLoader,
+			files: map[string]string{interp: interp, "/usr/lib/libgcc_s.so.1": libc, "/usr/lib/libc.so.6": libc},
+			found: map[string]string{"libgcc_s.so.1": "/usr/lib/libgcc_s.so.1", "libc.so.6": "/usr/lib/libc.so.6"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
