@@ -360,6 +360,27 @@ func TestBuildBadInput(t *testing.T) {
 		return b
 	}
 	indexBefore := index()
+	// Every file under the store with its size: a failed build adds no
+	// blob and leaves no temporary file. (The step cache may keep the
+	// layers of the steps that succeeded, as Docker's does, but no
+	// temporary file either.)
+	storeFiles := func() string {
+		var out []string
+		filepath.WalkDir(e.root, func(p string, de fs.DirEntry, err error) error {
+			if err != nil || de.IsDir() {
+				return nil
+			}
+			rel := strings.TrimPrefix(p, e.root)
+			if strings.HasPrefix(rel, "/cache/") && !strings.Contains(rel, ".tmp") {
+				return nil
+			}
+			fi, _ := de.Info()
+			out = append(out, fmt.Sprintf("%s %d", rel, fi.Size()))
+			return nil
+		})
+		return strings.Join(out, "\n")
+	}
+	filesBefore := storeFiles()
 
 	outside := t.TempDir()
 	writeFiles(t, outside, map[string]string{"secret": "s"})
@@ -388,7 +409,29 @@ func TestBuildBadInput(t *testing.T) {
 		{name: "tar symlink then file", dockerfile: "FROM scratch\nADD evil.tar /\n", tar: []*tar.Header{
 			{Name: "out", Typeflag: tar.TypeSymlink, Linkname: outside},
 			{Name: "out/escaped", Typeflag: tar.TypeReg, Mode: 0o644},
-		}, want: `entry "out/escaped" goes through the symbolic link out`},
+		}, want: `Dockerfile:2: ADD evil.tar: the archive's entry "out/escaped" goes through the symbolic link out`},
+		{name: "tar relative symlink then file", dockerfile: "FROM scratch\nADD evil.tar /x/\n", tar: []*tar.Header{
+			{Name: "up", Typeflag: tar.TypeSymlink, Linkname: "../../../../../../../../" + outside},
+			{Name: "up/escaped", Typeflag: tar.TypeReg, Mode: 0o644},
+		}, want: `entry "up/escaped" goes through the symbolic link up`},
+		{name: "tar symlink then directory", dockerfile: "FROM scratch\nADD evil.tar /\n", tar: []*tar.Header{
+			{Name: "out", Typeflag: tar.TypeSymlink, Linkname: outside},
+			{Name: "out/escaped/", Typeflag: tar.TypeDir, Mode: 0o755},
+		}, want: `entry "out/escaped/" goes through the symbolic link out`},
+		{name: "tar hard link out", dockerfile: "FROM scratch\nADD evil.tar /\n", tar: []*tar.Header{
+			{Name: "h", Typeflag: tar.TypeLink, Linkname: "../../../../../../../../" + filepath.Join(outside, "secret")},
+		}, want: `Dockerfile:2: ADD evil.tar: the archive's entry "h" is a hard link to`},
+		{name: "tar dot dot in the middle", dockerfile: "FROM scratch\nADD evil.tar /\n", tar: []*tar.Header{
+			{Name: "a/../../escaped", Typeflag: tar.TypeReg, Mode: 0o644},
+		}, want: `entry "a/../../escaped" climbs out of the destination`},
+		// A symlink an earlier step put in the image, and an archive
+		// that writes through it: refused at the second ADD.
+		{name: "image symlink then tar file", dockerfile: "FROM scratch\nCOPY d/ /\nADD evil.tar /\n",
+			files: map[string]string{"d/out": "->" + outside},
+			tar:   []*tar.Header{{Name: "out/escaped", Typeflag: tar.TypeReg, Mode: 0o644}},
+			want:  "Dockerfile:3: ADD: out/escaped would be written through the symbolic link out"},
+		{name: "unknown base image", dockerfile: "FROM nosuch:1\nCOPY f /f\n", files: map[string]string{"f": "x"},
+			want: "Dockerfile:1: no image nosuch:1 in the local store"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -396,6 +439,7 @@ func TestBuildBadInput(t *testing.T) {
 			files := map[string]string{"Dockerfile": tt.dockerfile}
 			for k, v := range tt.files {
 				if target, ok := strings.CutPrefix(v, "->"); ok {
+					os.MkdirAll(filepath.Dir(filepath.Join(dir, k)), 0o755)
 					if err := os.Symlink(target, filepath.Join(dir, k)); err != nil {
 						t.Fatal(err)
 					}
@@ -422,6 +466,9 @@ func TestBuildBadInput(t *testing.T) {
 			}
 			if !bytes.Equal(index(), indexBefore) {
 				t.Error("index.json changed")
+			}
+			if after := storeFiles(); after != filesBefore {
+				t.Errorf("the store's files changed:\nbefore:\n%s\nafter:\n%s", filesBefore, after)
 			}
 		})
 	}
@@ -480,6 +527,13 @@ func TestBuildParallel(t *testing.T) {
 		if !strings.Contains(images, fmt.Sprintf("par%d ", i)) {
 			t.Errorf("par%d missing from tabula images:\n%s", i, images)
 		}
+		if got := strings.TrimSpace(e.ok("image", "inspect", "--format", "{{.Id}}", fmt.Sprintf("par%d", i))); got != id {
+			t.Errorf("par%d is %s, want %s", i, got, id)
+		}
+	}
+	e.ok("system", "check")
+	if n := strings.Count(strings.TrimSpace(images), "\n"); n != 8 {
+		t.Errorf("tabula images lists %d images, want 8:\n%s", n, images)
 	}
 }
 
@@ -509,6 +563,7 @@ func TestBuildSIGKILL(t *testing.T) {
 		cmd.Process.Signal(syscall.SIGKILL)
 		cmd.Wait()
 		e.ok("images")
+		e.ok("system", "check")
 	}
 	// Ctrl-C stops a build cleanly: exit 130 (or 0 if it had finished).
 	for _, delay := range []time.Duration{30 * time.Millisecond, 200 * time.Millisecond} {
@@ -531,6 +586,12 @@ func TestBuildSIGKILL(t *testing.T) {
 	if !strings.Contains(e.ok("images"), "killed") {
 		t.Error("the rebuilt image is not listed")
 	}
+	e.ok("system", "check")
+	// Without the step cache too: every layer made again.
+	if id2 := e.buildID(dir, "--no-cache", "-t", "killed"); id2 != id {
+		t.Errorf("the rebuild without cache gave %s, want %s", id2, id)
+	}
+	e.ok("system", "check")
 }
 
 // TestBuildSaveDockerRun: tabula build → tabula save → docker load →
