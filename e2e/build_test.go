@@ -3,6 +3,7 @@ package e2e
 import (
 	"archive/tar"
 	"bytes"
+	"encoding/json"
 	"fmt"
 	"io"
 	"io/fs"
@@ -637,5 +638,57 @@ func TestBuildOutputArchive(t *testing.T) {
 	out, err := exec.Command("docker", "run", "--rm", name).CombinedOutput()
 	if err != nil || strings.TrimSpace(string(out)) != "Hello from scratch!" {
 		t.Fatalf("docker run: %v: %q", err, out)
+	}
+}
+
+// TestBuildFromStoreImage: FROM and COPY --from name an image of the local
+// store (its ENV and ONBUILD apply), zstd layers, -o type=oci, and the
+// archive loads elsewhere as the same image.
+func TestBuildFromStoreImage(t *testing.T) {
+	e := newEnv(t)
+	dir := t.TempDir()
+	writeFiles(t, dir, map[string]string{
+		"b":               "base",
+		"base.Dockerfile": "FROM scratch\nCOPY b /b\nENV X=1\nONBUILD LABEL from=onbuild\n",
+		"Dockerfile":      "FROM storebase:1\nARG V\nENV Y=${V:-dflt} Z=${X}\nCOPY --from=storebase:1 /b /c\n",
+	})
+	e.buildID(dir, "-f", filepath.Join(dir, "base.Dockerfile"), "-t", "storebase:1")
+	archive := filepath.Join(t.TempDir(), "child.tar")
+	id := e.buildID(dir, "-t", "child", "--compression", "zstd", "-o", "type=oci,dest="+archive)
+	var ins []struct {
+		Config struct {
+			Env     []string
+			Labels  map[string]string
+			OnBuild []string
+		}
+		Layers []struct{ MediaType string }
+	}
+	if err := json.Unmarshal([]byte(e.ok("image", "inspect", "child")), &ins); err != nil || len(ins) != 1 {
+		t.Fatalf("inspect: %v", err)
+	}
+	c := ins[0].Config
+	if !contains(c.Env, "X=1") || !contains(c.Env, "Y=dflt") || !contains(c.Env, "Z=1") || c.Labels["from"] != "onbuild" || len(c.OnBuild) != 0 {
+		t.Errorf("config %+v", c)
+	}
+	if len(ins[0].Layers) != 2 || ins[0].Layers[1].MediaType != "application/vnd.oci.image.layer.v1.tar+zstd" {
+		t.Errorf("layers %+v, want the base's and one zstd layer", ins[0].Layers)
+	}
+	out := e.ok("image", "files", "child")
+	if !regexpMatch(`(?m)^1 .*\s4\s.*\sb$`, out) || !regexpMatch(`(?m)^2 .*\s4\s.*\sc$`, out) {
+		t.Errorf("image files:\n%s", out)
+	}
+	fresh := newEnv(t)
+	if out := fresh.ok("load", "-i", archive); strings.TrimSpace(out) != "Loaded image: child:latest" {
+		t.Fatalf("load of the -o archive printed %q", out)
+	}
+	if got := strings.TrimSpace(fresh.ok("images", "-q", "--no-trunc")); got != id {
+		t.Fatalf("the -o archive holds %s, want %s", got, id)
+	}
+	fresh.ok("system", "check")
+	if out := e.ok("version"); !strings.HasPrefix(out, "tabula ") {
+		t.Errorf("version printed %q", out)
+	}
+	if r := e.fails("--log-level", "loud", "images"); r.code != 125 || !strings.Contains(r.stderr, "--log-level") {
+		t.Errorf("a bad --log-level: %s", r)
 	}
 }
