@@ -135,6 +135,7 @@ func (c *Containers) Create(ctx context.Context, src *Source, opts *Options, joi
 	if err := c.Save(rec); err != nil {
 		return nil, err
 	}
+	rec.spec = spec
 	return rec, nil
 }
 

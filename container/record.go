@@ -15,6 +15,8 @@ import (
 	"strings"
 	"time"
 
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+
 	"github.com/tabula-dev/tabula/errdefs"
 )
 
@@ -109,6 +111,10 @@ type Record struct {
 	// tell a dead owner from a recycled PID.
 	Monitor      int    `json:"MonitorPid,omitempty"`
 	MonitorStart uint64 `json:"MonitorStart,omitempty"`
+
+	// spec is the config.json Create wrote, kept for the runtime of the
+	// same process, which then need not read and parse it again.
+	spec *specs.Spec
 }
 
 // Containers are the records under <root>/containers.

@@ -64,7 +64,7 @@ func (c *Containers) Run(ctx context.Context, rec *Record, stdio Stdio) (int, er
 		c.removeAll(bg, rec)
 		return 0, startFailure(err)
 	}
-	opts := runtime.CreateOptions{Stdout: stdio.Out, Stderr: stdio.Err, Rootfs: mounts}
+	opts := runtime.CreateOptions{Stdout: stdio.Out, Stderr: stdio.Err, Rootfs: mounts, Spec: rec.spec}
 	if rec.Config.OpenStdin {
 		opts.Stdin = stdio.In
 	}

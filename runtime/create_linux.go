@@ -28,18 +28,24 @@ type child struct {
 // passed as its third extra file.
 const initExePath = "/proc/self/fd/5"
 
-func loadSpec(bundle string) (*specs.Spec, error) {
+// loadSpec reads the bundle's config.json, or takes parsed, the spec its
+// caller has just written there.
+func loadSpec(bundle string, parsed *specs.Spec) (*specs.Spec, error) {
 	p := filepath.Join(bundle, "config.json")
-	b, err := os.ReadFile(p)
-	if err != nil {
-		if errors.Is(err, os.ErrNotExist) {
-			return nil, fmt.Errorf("bundle %s has no config.json: %w", bundle, errdefs.ErrNotFound)
-		}
-		return nil, err
-	}
 	var s specs.Spec
-	if err := json.Unmarshal(b, &s); err != nil {
-		return nil, fmt.Errorf("%s: %v: %w", p, err, errdefs.ErrInvalidArgument)
+	if parsed != nil {
+		s = *parsed
+	} else {
+		b, err := os.ReadFile(p)
+		if err != nil {
+			if errors.Is(err, os.ErrNotExist) {
+				return nil, fmt.Errorf("bundle %s has no config.json: %w", bundle, errdefs.ErrNotFound)
+			}
+			return nil, err
+		}
+		if err := json.Unmarshal(b, &s); err != nil {
+			return nil, fmt.Errorf("%s: %v: %w", p, err, errdefs.ErrInvalidArgument)
+		}
 	}
 	if s.Process == nil || len(s.Process.Args) == 0 {
 		return nil, fmt.Errorf("%s: process.args is empty: %w", p, errdefs.ErrInvalidArgument)
@@ -53,6 +59,27 @@ func loadSpec(bundle string) (*specs.Spec, error) {
 	return &s, nil
 }
 
+// initSpec is the part of spec the init reads: its mounts, devices, host
+// name, paths to mask and the like. The process goes separately, the
+// seccomp profile compiled; cgroups, namespaces and annotations are the
+// parent's business. Less to encode and decode on every start.
+func initSpec(spec *specs.Spec) *specs.Spec {
+	l := spec.Linux
+	return &specs.Spec{
+		Root:       spec.Root,
+		Hostname:   spec.Hostname,
+		Domainname: spec.Domainname,
+		Mounts:     spec.Mounts,
+		Linux: &specs.Linux{
+			Devices:           l.Devices,
+			Sysctl:            l.Sysctl,
+			RootfsPropagation: l.RootfsPropagation,
+			MaskedPaths:       l.MaskedPaths,
+			ReadonlyPaths:     l.ReadonlyPaths,
+		},
+	}
+}
+
 func (r *Runtime) create(ctx context.Context, id, bundle string, opts CreateOptions) (_ *Container, retErr error) {
 	dir, err := r.containerDir(id)
 	if err != nil {
@@ -61,7 +88,7 @@ func (r *Runtime) create(ctx context.Context, id, bundle string, opts CreateOpti
 	if bundle, err = filepath.Abs(bundle); err != nil {
 		return nil, err
 	}
-	spec, err := loadSpec(bundle)
+	spec, err := loadSpec(bundle, opts.Spec)
 	if err != nil {
 		return nil, err
 	}
@@ -124,17 +151,13 @@ func (r *Runtime) create(ctx context.Context, id, bundle string, opts CreateOpti
 	}
 	// The seccomp filter compiles on another core while the init starts.
 	seccompc := compileAsync(spec.Linux.Seccomp)
-	sent := *spec
-	sentLinux := *spec.Linux
-	sentLinux.Seccomp = nil
-	sent.Linux = &sentLinux
 	cfg := func() (*initConfig, error) {
 		prog, err := (<-seccompc)()
 		if err != nil {
 			return nil, fmt.Errorf("linux.seccomp: %w: %w", err, errdefs.ErrInvalidArgument)
 		}
 		return &initConfig{
-			Spec: &sent, Process: spec.Process, Root: root, Bundle: bundle,
+			Spec: initSpec(spec), Process: spec.Process, Root: root, Bundle: bundle,
 			Rootfs: opts.Rootfs, Fifo: fifo, NewCgroupNS: newCgroupNS, Seccomp: prog,
 		}, nil
 	}

@@ -119,15 +119,15 @@ func prepareRootfs(cfg *initConfig) error {
 	if err := createDevices(root, spec); err != nil {
 		return err
 	}
-	if spec.Process != nil && spec.Process.Cwd != "" {
+	if p := cfg.Process; p != nil && p.Cwd != "" {
 		// A missing working directory is created, inside the rootfs even
 		// when the image makes a path component an absolute symlink.
-		cwd, err := securejoin.SecureJoin(root, spec.Process.Cwd)
+		cwd, err := securejoin.SecureJoin(root, p.Cwd)
 		if err != nil {
-			return fmt.Errorf("process.cwd %s: %w", spec.Process.Cwd, err)
+			return fmt.Errorf("process.cwd %s: %w", p.Cwd, err)
 		}
 		if err := os.MkdirAll(cwd, 0o755); err != nil {
-			return fmt.Errorf("process.cwd %s: %w", spec.Process.Cwd, err)
+			return fmt.Errorf("process.cwd %s: %w", p.Cwd, err)
 		}
 	}
 	return pivotRoot(root)

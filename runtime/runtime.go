@@ -30,6 +30,9 @@ type CreateOptions struct {
 	// image layers), so nothing stays mounted on the host when the
 	// container's mount namespace goes away.
 	Rootfs []specs.Mount
+	// Spec, when set, is the bundle's config.json as its caller has just
+	// written it: Create uses it instead of reading the file again.
+	Spec *specs.Spec
 }
 
 // Container is a created container, as seen by the process that created it.
