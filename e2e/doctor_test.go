@@ -299,11 +299,22 @@ func TestDoctorDynamicC(t *testing.T) {
 		t.Errorf("pack is not reproducible: %s then %s", id, again)
 	}
 
+	// Plain pack (--auto) bundles them too, and says nothing.
+	r = e.run("pack", "-t", "hello-c-auto", bin)
+	if r.code != 0 || r.stderr != "" {
+		t.Errorf("pack of a dynamic binary with --auto: %s", r)
+	}
+	if reports, code := e.doctorJSON("hello-c-auto"); code != 0 || len(reports[0].Findings) != 0 {
+		t.Errorf("pack --auto: exit %d, findings %v", code, checks(reports[0]))
+	}
+
 	t.Run("tabula run", func(t *testing.T) {
 		e.t = t
 		e.requireRun()
-		if r := e.run("run", "--rm", "hello-c"); r.code != 0 || r.stdout != "Hello from a dynamic C binary!\n" {
-			t.Errorf("tabula run: %s", r)
+		for _, img := range []string{"hello-c", "hello-c-auto"} {
+			if r := e.run("run", "--rm", img); r.code != 0 || r.stdout != "Hello from a dynamic C binary!\n" {
+				t.Errorf("tabula run %s: %s", img, r)
+			}
 		}
 	})
 	t.Run("docker run", func(t *testing.T) {
@@ -324,11 +335,24 @@ func TestDoctorDynamicC(t *testing.T) {
 	})
 }
 
-// TestDoctorNoFalseAlarms: static C and CGO_ENABLED=0 binaries, as files
-// and packed, give no findings.
+// clangHello compiles testdata/doctor/hello.c with clang and flags.
+func clangHello(t *testing.T, flags ...string) string {
+	t.Helper()
+	clang := testenv.RequireCommand(t, "clang")
+	out := filepath.Join(t.TempDir(), "hello-clang")
+	args := append([]string{"-o", out}, flags...)
+	if b, err := exec.Command(clang, append(args, "testdata/doctor/hello.c")...).CombinedOutput(); err != nil {
+		t.Fatalf("clang: %v\n%s", err, b)
+	}
+	return out
+}
+
+// TestDoctorNoFalseAlarms: static C (gcc and clang, seed 004) and
+// CGO_ENABLED=0 binaries, as files and packed, give no findings.
 func TestDoctorNoFalseAlarms(t *testing.T) {
 	e := newEnv(t)
-	bins := []string{cHello(t, "-static"), cHello(t, "-static-pie"), goProgram(t, "hello", nil), goProgram(t, "hello", nil, "-ldflags=-s -w")}
+	bins := []string{cHello(t, "-static"), cHello(t, "-static-pie"), clangHello(t, "-static"),
+		goProgram(t, "hello", nil), goProgram(t, "hello", nil, "-ldflags=-s -w")}
 	reports, code := e.doctorJSON(bins...)
 	if code != 0 {
 		t.Fatalf("doctor exit %d", code)
@@ -341,9 +365,19 @@ func TestDoctorNoFalseAlarms(t *testing.T) {
 			t.Errorf("%s: linking %s", r.Name, l)
 		}
 	}
-	e.pack("-t", "static-c", bins[0])
-	if out := e.ok("doctor", "static-c"); !strings.Contains(out, "no problems found") {
-		t.Errorf("doctor static-c:\n%s", out)
+	for i, name := range []string{"static-gcc", "static-clang"} {
+		e.pack("-t", name, bins[2*i])
+		if out := e.ok("doctor", name); !strings.Contains(out, "no problems found") {
+			t.Errorf("doctor %s:\n%s", name, out)
+		}
+		files := e.ok("image", "files", name)
+		if strings.Contains(files, "lib") || strings.Contains(files, "ssl") {
+			t.Errorf("pack --auto added files a static binary does not need:\n%s", files)
+		}
+	}
+	e.requireRun()
+	if r := e.run("run", "--rm", "static-clang"); r.code != 0 || r.stdout != "Hello from a dynamic C binary!\n" {
+		t.Errorf("tabula run static-clang: %s", r)
 	}
 }
 
@@ -728,5 +762,49 @@ func TestBuildCheck(t *testing.T) {
 	// image is built, as Docker does: the build fails and says so.
 	if r := build("chown.Dockerfile", "-t", "chown"); r.code == 0 || !strings.Contains(r.stderr, `user "app" cannot be looked up: the stage has no /etc/passwd`) {
 		t.Errorf("build with --chown=app and no /etc/passwd: %s", r)
+	}
+}
+
+// TestPackRefusesBrokenImage: with --auto, pack stores no image the doctor
+// says will not start; --auto=false packs it anyway. A binary for another
+// architecture is checked for the image's platform.
+func TestPackRefusesBrokenImage(t *testing.T) {
+	e := newEnv(t)
+	bin := goProgram(t, "hello", nil)
+	for _, q := range [][]string{nil, {"-q"}} {
+		r := e.run(append(append([]string{"pack"}, q...), "--user", "app", "-t", "user-app", bin)...)
+		if r.code != 1 || r.stdout != "" || !strings.Contains(r.stderr, "error   user: USER app names a user that /etc/passwd does not list") ||
+			!strings.Contains(r.stderr, "so it was not stored") || !strings.Contains(r.stderr, "--auto=false") {
+			t.Errorf("pack %v --user app: %s", q, r)
+		}
+		if e.run("image", "inspect", "user-app").code == 0 {
+			t.Errorf("pack %v --user app stored the image", q)
+		}
+	}
+	if r := e.run("pack", "--auto=false", "--user", "app", "-t", "user-app", bin); r.code != 0 || !strings.Contains(r.stderr, "error   user") {
+		t.Errorf("pack --auto=false --user app: %s", r)
+	}
+	// A user of one's own, with the passwd and group files that name it.
+	dir := t.TempDir()
+	writeFiles(t, dir, map[string]string{"passwd": "root:x:0:0::/root:/sbin/nologin\napp:x:1000:1000::/:/sbin/nologin\n", "group": "root:x:0:\napp:x:1000:\n"})
+	if r := e.run("pack", "--user", "app:app", "--add", filepath.Join(dir, "passwd")+":/etc/passwd", "--add", filepath.Join(dir, "group")+":/etc/group", "-t", "user-own", bin); r.code != 0 || r.stderr != "" {
+		t.Errorf("pack --user app with its passwd: %s", r)
+	}
+	// A static arm64 program packs cleanly for arm64; the doctor then
+	// says it does not run on this machine.
+	arm := goProgram(t, "hello", []string{"GOARCH=arm64"})
+	if analyze.HostArch() == "arm64" {
+		arm = goProgram(t, "hello", []string{"GOARCH=amd64"})
+	}
+	r := e.run("pack", "-t", "other-arch", arm)
+	if r.code != 0 || r.stderr != "" {
+		t.Fatalf("pack of a binary for another arch: %s", r)
+	}
+	cfg, _ := e.storedImage(strings.TrimSpace(r.stdout)).ConfigFile()
+	if cfg.Architecture == analyze.HostArch() {
+		t.Errorf("image architecture %q, want the binary's", cfg.Architecture)
+	}
+	if reports, code := e.doctorJSON("other-arch"); code != 1 || strings.Join(checks(reports[0]), ",") != "error arch" {
+		t.Errorf("doctor other-arch: exit %d, findings %v", code, checks(reports[0]))
 	}
 }

@@ -114,13 +114,20 @@ func runPack(ctx context.Context, g *globalOptions, o *packOptions, args []strin
 	if err != nil {
 		return err
 	}
+	// The image is checked for the platform it is packed for, which is
+	// the binary's: a static arm64 program packs cleanly on amd64.
+	p.forImage = true
 	report, err := p.complete(ctx)
 	if err != nil {
 		return err
 	}
-	if !o.quiet && len(report.Findings) > 0 {
+	failed := o.auto && report.Count(analyze.Error) > 0
+	if (!o.quiet || failed) && len(report.Findings) > 0 {
 		report.Name = "packed image " + names[0]
 		report.WriteText(stderr)
+	}
+	if failed {
+		return packFailedError{report.Count(analyze.Error)}
 	}
 	img, err := p.image(ctx)
 	if err != nil {
@@ -156,7 +163,23 @@ type packer struct {
 	tree  *analyze.Tree
 	bins  []packedBinary
 	added map[string]bool // the kinds of content added (ca, tzdata, users, libs)
+	// forImage checks for the image's platform instead of this machine's.
+	forImage bool
 }
+
+// packFailedError: with --auto, pack stores no image that the doctor says
+// will not start.
+type packFailedError struct{ n int }
+
+func (e packFailedError) Error() string {
+	what := "an error"
+	if e.n > 1 {
+		what = fmt.Sprintf("%d errors", e.n)
+	}
+	return fmt.Sprintf("the packed image would not start (the doctor found %s that pack cannot fix), so it was not stored; change the flags as the findings say, or pack it anyway with --auto=false", what)
+}
+
+func (packFailedError) ExitCode() int { return 1 }
 
 // layerOrder is the order of the layers, most stable content first.
 var layerOrder = []string{"libraries", "ca-certificates", "zoneinfo", "users", "files", "binaries"}
@@ -482,7 +505,11 @@ func (p *packer) check(ctx context.Context) (analyze.Report, error) {
 	if err != nil {
 		return analyze.Report{}, err
 	}
-	return analyze.Check(ctx, "packed image", cfg, p.tree, analyze.Options{})
+	var opts analyze.Options
+	if p.forImage {
+		opts.HostArch = cfg.Architecture
+	}
+	return analyze.Check(ctx, "packed image", cfg, p.tree, opts)
 }
 
 // complete adds, with --auto, what the doctor finds missing, and returns
