@@ -682,3 +682,26 @@ func TestConfigInstructionErrors(t *testing.T) {
 		}
 	}
 }
+
+// What the README says of reproducibility: an ADD archive's entries keep
+// their owners and lose their times and user names; context files are 0:0.
+func TestAddArchiveKeepsOwnersNotTimes(t *testing.T) {
+	dir := writeContext(t, map[string]string{"f": "F"})
+	os.WriteFile(filepath.Join(dir, "o.tar"), tarball(t, []*tar.Header{
+		{Name: "owned", Typeflag: tar.TypeReg, Mode: 0o600, Uid: 5, Gid: 6, Uname: "five", Gname: "six", ModTime: time.Date(2020, 1, 2, 3, 4, 5, 0, time.UTC), Linkname: "o"},
+	}, func(w io.Writer) io.WriteCloser { return nopW{w} }), 0o644)
+	os.Chtimes(filepath.Join(dir, "f"), time.Now(), time.Now())
+	res := mustBuild(t, dir, "FROM scratch\nADD o.tar /\nCOPY f /f\n", nil)
+	wantListing(t, res.Image, "0 owned 0600 5:6 1 o", "1 f 0644 0:0 1 F")
+	layers, _ := res.Image.Layers()
+	for _, l := range layers {
+		rc, _ := l.Uncompressed()
+		tr := tar.NewReader(rc)
+		for h, err := tr.Next(); err == nil; h, err = tr.Next() {
+			if h.Uname != "" || h.Gname != "" {
+				t.Errorf("%s carries names %q:%q", h.Name, h.Uname, h.Gname)
+			}
+		}
+		rc.Close()
+	}
+}
