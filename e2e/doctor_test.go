@@ -808,3 +808,57 @@ func TestPackRefusesBrokenImage(t *testing.T) {
 		t.Errorf("doctor other-arch: exit %d, findings %v", code, checks(reports[0]))
 	}
 }
+
+// TestPackContentFlags: --ca-certs and --tzdata with and without a value,
+// and their errors.
+func TestPackContentFlags(t *testing.T) {
+	e := newEnv(t)
+	tz := goProgram(t, "doctor/tz", nil)
+	hostCA := ""
+	for _, f := range analyze.CertFiles() {
+		if fi, err := os.Stat(f); err == nil && fi.Mode().IsRegular() {
+			hostCA = f
+			break
+		}
+	}
+	testenv.Require(t, hostCA != "", "this machine has no CA bundle (install ca-certificates)")
+	amsterdam := "/usr/share/zoneinfo/Europe/Amsterdam"
+	_, err := os.Stat(amsterdam)
+	testenv.Require(t, err == nil, "this machine has no zoneinfo (install tzdata)")
+
+	// This machine's CA bundle and zoneinfo tree.
+	id := e.pack("--auto=false", "--ca-certs", "--tzdata", "-t", "host-content", tz)
+	tree := e.imageTree(id)
+	want, _ := os.ReadFile(hostCA)
+	if got, err := fs.ReadFile(tree, "etc/ssl/certs/ca-certificates.crt"); err != nil || !bytes.Equal(got, want) {
+		t.Errorf("--ca-certs: the image's bundle is not %s: %v", hostCA, err)
+	}
+	if _, err := fs.Stat(tree, "usr/share/zoneinfo/Europe/Amsterdam"); err != nil {
+		t.Errorf("--tzdata: %v", err)
+	}
+
+	// A zoneinfo tree of one's own: only what it holds.
+	zones := t.TempDir()
+	copyFile(t, amsterdam, filepath.Join(zones, "Europe", "Amsterdam"), 0o644)
+	id = e.pack("--tzdata="+zones, "-t", "own-zones", tz)
+	tree = e.imageTree(id)
+	names, err := fs.Glob(tree, "usr/share/zoneinfo/*/*")
+	if err != nil || strings.Join(names, ",") != "usr/share/zoneinfo/Europe/Amsterdam" {
+		t.Errorf("--tzdata=DIR: zoneinfo files %v, %v", names, err)
+	}
+	if reports, code := e.doctorJSON("own-zones"); code != 0 || len(reports[0].Findings) != 0 {
+		t.Errorf("--tzdata=DIR: exit %d, findings %v", code, checks(reports[0]))
+	}
+
+	for _, flag := range []string{"--ca-certs=/no/such/ca.pem", "--tzdata=/no/such/zoneinfo"} {
+		r := e.run("pack", flag, "-t", "bad", tz)
+		if r.code != 125 || !strings.Contains(r.stderr, "/no/such/") {
+			t.Errorf("pack %s: %s", flag, r)
+		}
+	}
+
+	e.requireRun()
+	if r := e.run("run", "--rm", "own-zones"); r.code != 0 || r.stdout != "1970-01-01 01:00 CET\n" {
+		t.Errorf("tabula run own-zones: %s", r)
+	}
+}
