@@ -284,12 +284,16 @@ func (c *checker) checkCommand() string {
 	fi, err := fs.Stat(c.fsys, rel(p))
 	if err != nil {
 		c.add(Finding{Severity: Error, Check: "entrypoint-missing", Path: p,
-			Message: fmt.Sprintf("the command's program %s cannot be resolved in the image: %v", p, err)})
+			Message:    fmt.Sprintf("the command's program %s cannot be resolved in the image: %v", p, err),
+			Dockerfile: []string{fmt.Sprintf("COPY %s %s   # the program itself, not a link that leads nowhere", path.Base(p), p)},
+			Pack:       fmt.Sprintf("--add %s:%s", path.Base(p), p)})
 		return ""
 	}
 	if fi.IsDir() {
 		c.add(Finding{Severity: Error, Check: "entrypoint-not-executable", Path: p,
-			Message: fmt.Sprintf("the command's program %s is a directory", p)})
+			Message:    fmt.Sprintf("the command's program %s is a directory, so exec fails with permission denied", p),
+			Dockerfile: []string{fmt.Sprintf(`ENTRYPOINT ["%s"]   # the program in it`, path.Join(p, "PROGRAM"))},
+			Pack:       "--entrypoint " + path.Join(p, "PROGRAM")})
 		return ""
 	}
 	if fi.Mode().Perm()&0o111 == 0 {
@@ -309,7 +313,9 @@ func (c *checker) checkCommand() string {
 		interp := strings.Fields(strings.TrimPrefix(firstLine(head), "#!"))
 		if len(interp) == 0 {
 			c.add(Finding{Severity: Error, Check: "entrypoint-not-executable", Path: p,
-				Message: fmt.Sprintf("%s is a script whose #! line names no interpreter", p)})
+				Message:    fmt.Sprintf("%s is a script whose #! line names no interpreter, so exec fails with exec format error", p),
+				Dockerfile: []string{fmt.Sprintf("COPY --chmod=755 %s %s   # its first line naming the interpreter, such as #!/bin/sh", path.Base(p), p)},
+				Pack:       fmt.Sprintf("--add %s:%s (its first line naming the interpreter)", path.Base(p), p)})
 			return ""
 		}
 		if _, err := fs.Stat(c.fsys, rel(interp[0])); err != nil {
@@ -327,7 +333,9 @@ func (c *checker) checkCommand() string {
 		return p
 	default:
 		c.add(Finding{Severity: Error, Check: "entrypoint-not-executable", Path: p,
-			Message: fmt.Sprintf("%s is neither an ELF executable nor a #! script, so exec fails with exec format error", p)})
+			Message:    fmt.Sprintf("%s is neither an ELF executable nor a #! script, so exec fails with exec format error", p),
+			Dockerfile: []string{fmt.Sprintf("COPY --from=builder /out/PROGRAM %s   # the compiled program", p)},
+			Pack:       "tabula pack PROGRAM --entrypoint " + p})
 		return ""
 	}
 }
@@ -397,7 +405,9 @@ func (c *checker) checkExecutables(entry string) error {
 			if isEntry {
 				sev = Error
 			}
-			c.add(Finding{Severity: sev, Check: "bad-elf", Path: p, Message: fmt.Sprintf("%v", err)})
+			c.add(Finding{Severity: sev, Check: "bad-elf", Path: p, Message: fmt.Sprintf("%v", err),
+				Dockerfile: []string{fmt.Sprintf("COPY --from=builder /out/%s %s   # an intact copy of the program", path.Base(p), p)},
+				Pack:       fmt.Sprintf("--add %s:%s (an intact copy)", path.Base(p), p)})
 			continue
 		}
 		if !isEntry && b.SOName != "" && b.Interp == "" {
@@ -406,7 +416,9 @@ func (c *checker) checkExecutables(entry string) error {
 		if b.Type != "EXEC" && b.Type != "DYN" {
 			if isEntry {
 				c.add(Finding{Severity: Error, Check: "bad-elf", Path: p,
-					Message: fmt.Sprintf("%s is an ELF %s file, not an executable", p, b.Type)})
+					Message:    fmt.Sprintf("%s is an ELF %s file, not an executable, so exec fails with exec format error", p, b.Type),
+					Dockerfile: []string{fmt.Sprintf("RUN cc -static -o %s …   # link it into a program", path.Base(p))},
+					Pack:       fmt.Sprintf("tabula pack %s (the linked program)", path.Base(p))})
 			}
 			continue
 		}

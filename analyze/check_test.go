@@ -33,6 +33,7 @@ func TestCheckImage(t *testing.T) {
 	userGo := goProg(t, "user", nil)
 	certsC := cProgSrc(t, "certs.c", "-static")
 	dynamic := cProg(t)
+	object := cProg(t, "-c")
 	dyn := readFile(t, dynamic)
 	host := NewLoader(hostFS(t), nil).Resolve(dynamic, dyn)
 	libc := host.Libraries[0].Path
@@ -78,6 +79,13 @@ func TestCheckImage(t *testing.T) {
 		{"tls with SSL_CERT_FILE missing", v1.Config{Entrypoint: []string{"/app"}, User: "1", Env: []string{"SSL_CERT_FILE=/certs/ca.pem"}},
 			[]lf{hostExe(t, "app", tls), reg("etc/ssl/certs/ca-certificates.crt", "PEM")}, []string{"warning ca-certificates"}},
 		{"tls with cert dir", app, []lf{hostExe(t, "app", tls), reg("etc/ssl/certs/one.pem", "PEM")}, nil},
+		{"tls with SSL_CERT_DIR", v1.Config{Entrypoint: []string{"/app"}, User: "1", Env: []string{"SSL_CERT_DIR=/certs:/more"}},
+			[]lf{hostExe(t, "app", tls), reg("more/one.pem", "PEM")}, nil},
+		{"tls with SSL_CERT_DIR empty", v1.Config{Entrypoint: []string{"/app"}, User: "1", Env: []string{"SSL_CERT_DIR=/certs"}},
+			[]lf{hostExe(t, "app", tls), dirEntry("certs")}, []string{"warning ca-certificates"}},
+		{"object file", app, []lf{hostExe(t, "app", object)}, []string{"error bad-elf"}},
+		{"damaged helper", app, []lf{hostExe(t, "app", hello), exe("usr/bin/helper", "\x7fELF\x02\x01\x01"+strings.Repeat("\x00", 100))}, []string{"warning bad-elf"}},
+		{"dangling entrypoint link", app, []lf{link("app", "/nowhere/app")}, []string{"error entrypoint-missing"}},
 		{"C program naming the CA bundle", app, []lf{hostExe(t, "app", certsC)}, []string{"warning ca-certificates"}},
 		{"C program naming the CA bundle, with it", app, []lf{hostExe(t, "app", certsC), reg("etc/ssl/certs/ca-certificates.crt", "PEM")}, nil},
 		{"tz without zoneinfo", app, []lf{hostExe(t, "app", tz)}, []string{"warning zoneinfo"}},
@@ -113,7 +121,7 @@ func TestCheckImage(t *testing.T) {
 				if f.Message == "" {
 					t.Errorf("%s: no message", f.Check)
 				}
-				if f.Severity != Info && f.Check != "bad-elf" && f.Check != "entrypoint-not-executable" && (len(f.Dockerfile) == 0 || f.Pack == "") {
+				if len(f.Dockerfile) == 0 || f.Pack == "" {
 					t.Errorf("%s: no fix (Dockerfile %q, pack %q)", f.Check, f.Dockerfile, f.Pack)
 				}
 			}
