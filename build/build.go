@@ -590,10 +590,14 @@ func (b *builder) workdir(ctx context.Context, st *state, in *dockerfile.Instruc
 // to the stage.
 func (b *builder) addLayer(ctx context.Context, st *state, in *dockerfile.Instruction, entries []*entry, start time.Time) error {
 	opts := layer.Options{Compression: b.opts.Compression, GzipLevel: gzipLevel, Timestamp: b.ts, TempDir: b.opts.TempDir}
-	key := stepKey(entries, opts)
+	var key string
 	var l v1.Layer
 	cached := false
 	if b.cache != nil {
+		if err := hashContents(ctx, entries); err != nil {
+			return err
+		}
+		key = stepKey(entries, opts)
 		l, cached = b.cache.get(key)
 	}
 	if !cached {

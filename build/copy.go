@@ -345,11 +345,7 @@ func contextEntry(ctx context.Context, abs string, fi fs.FileInfo) (*entry, erro
 	case fi.Mode().IsRegular():
 		e.Size = fi.Size()
 		e.Open = func() (io.ReadCloser, error) { return os.Open(abs) }
-		d, err := hashFile(ctx, abs)
-		if err != nil {
-			return nil, err
-		}
-		e.digest = d
+		// The digest of the content is read when the step cache needs it.
 	case fi.Mode()&fs.ModeSymlink != 0:
 		t, err := os.Readlink(abs)
 		if err != nil {

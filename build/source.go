@@ -291,16 +291,25 @@ func (c *buildContext) walk(ctx context.Context, rel string) ([]walkItem, error)
 	return out, nil
 }
 
-// hashFile returns the hex SHA-256 of the file at p.
-func hashFile(ctx context.Context, p string) (string, error) {
-	f, err := os.Open(p)
-	if err != nil {
-		return "", err
+// hashContents sets the digest of every regular file of entries that has
+// none yet (files of the context are hashed only when the step cache needs
+// their digests).
+func hashContents(ctx context.Context, entries []*entry) error {
+	for _, e := range entries {
+		if e.digest != "" || !e.Mode.IsRegular() || e.Open == nil {
+			continue
+		}
+		rc, err := e.Open()
+		if err != nil {
+			return err
+		}
+		h := sha256.New()
+		_, err = io.Copy(h, ctxReader{ctx: ctx, ReadCloser: rc})
+		rc.Close()
+		if err != nil {
+			return err
+		}
+		e.digest = hex.EncodeToString(h.Sum(nil))
 	}
-	defer f.Close()
-	h := sha256.New()
-	if _, err := io.Copy(h, ctxReader{ctx: ctx, ReadCloser: f}); err != nil {
-		return "", err
-	}
-	return hex.EncodeToString(h.Sum(nil)), nil
+	return nil
 }
