@@ -692,3 +692,71 @@ func TestBuildFromStoreImage(t *testing.T) {
 		t.Errorf("a bad --log-level: %s", r)
 	}
 }
+
+// TestBuildSourceDateEpoch: SOURCE_DATE_EPOCH sets every time when
+// --timestamp is not given; --timestamp wins over it.
+func TestBuildSourceDateEpoch(t *testing.T) {
+	e := newEnv(t)
+	dir := t.TempDir()
+	writeFiles(t, dir, map[string]string{"f": "x", "Dockerfile": "FROM scratch\nCOPY f /f\n"})
+	build := func(args ...string) string {
+		cmd := exec.Command(tabulaBin(), append([]string{"--root", e.root, "build", "-q", "--no-cache"}, append(args, dir)...)...)
+		cmd.Env = append(os.Environ(), "SOURCE_DATE_EPOCH=1600000000")
+		out, err := cmd.Output()
+		if err != nil {
+			t.Fatalf("build %v: %v", args, err)
+		}
+		return strings.TrimSpace(string(out))
+	}
+	for _, tc := range []struct {
+		args []string
+		want int64
+	}{{nil, 1600000000}, {[]string{"--timestamp", "1700000000"}, 1700000000}} {
+		img := e.storedImage(build(tc.args...))
+		cfg, _ := img.ConfigFile()
+		if cfg.Created.Unix() != tc.want || cfg.History[0].Created.Unix() != tc.want {
+			t.Errorf("%v: created %v, history %v; want %d", tc.args, cfg.Created, cfg.History[0].Created, tc.want)
+		}
+		layers, _ := img.Layers()
+		rc, _ := layers[0].Uncompressed()
+		h, err := tar.NewReader(rc).Next()
+		rc.Close()
+		if err != nil || h.ModTime.Unix() != tc.want {
+			t.Errorf("%v: the file's mtime is %v, want %d", tc.args, h.ModTime, tc.want)
+		}
+	}
+	if r := e.fails("build", "--timestamp", "yesterday", dir); r.code != 125 || !strings.Contains(r.stderr, "--timestamp") {
+		t.Errorf("a bad --timestamp: %s", r)
+	}
+}
+
+// TestRootDefault: the root is /var/lib/tabula for root and
+// $XDG_DATA_HOME/tabula for other users.
+func TestRootDefault(t *testing.T) {
+	testenv.RequireRoot(t)
+	out, err := exec.Command(tabulaBin(), "images", "--help").CombinedOutput()
+	if err != nil || !strings.Contains(string(out), `(default "/var/lib/tabula")`) {
+		t.Fatalf("root's default root: %v\n%s", err, out)
+	}
+	// Another user: a copy of the binary it can run, and its data home.
+	dir := t.TempDir()
+	for d := dir; d != os.TempDir() && d != "/"; d = filepath.Dir(d) {
+		os.Chmod(d, 0o755)
+	}
+	bin := filepath.Join(dir, "tabula")
+	copyFile(t, tabulaBin(), bin, 0o755)
+	data := filepath.Join(dir, "data")
+	if err := os.Mkdir(data, 0o777); err != nil {
+		t.Fatal(err)
+	}
+	os.Chmod(data, 0o777)
+	cmd := exec.Command(bin, "images", "-q")
+	cmd.Env = []string{"XDG_DATA_HOME=" + data, "HOME=/nonexistent", "PATH=/usr/bin:/bin"}
+	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 65534, Gid: 65534}}
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("tabula images as uid 65534: %v\n%s", err, out)
+	}
+	if _, err := os.Stat(filepath.Join(data, "tabula", "images", "index.json")); err != nil {
+		t.Fatalf("no store under $XDG_DATA_HOME/tabula: %v", err)
+	}
+}
