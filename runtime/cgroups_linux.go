@@ -223,6 +223,20 @@ func (c *containerCgroup) enterThread() (leave func(), err error) {
 	return leave, nil
 }
 
+// taskFiles are the tasks files of the v1 cgroup in each of its
+// hierarchies.
+func (c *containerCgroup) taskFiles() []string {
+	if c.v1 == nil {
+		return nil
+	}
+	subs := c.v1.Subsystems()
+	files := make([]string, 0, len(subs))
+	for _, s := range subs {
+		files = append(files, filepath.Join(cgroupRoot, string(s.Name()), c.path, "tasks"))
+	}
+	return files
+}
+
 // oomKills counts the processes the kernel's OOM killer killed in the
 // cgroup.
 func (c *containerCgroup) oomKills() int {
@@ -272,13 +286,9 @@ func cgroupDirs(path string) ([]string, error) {
 	return dirs, nil
 }
 
-// cgroupPids lists the processes in cgroup path, in every hierarchy,
-// tabula itself excepted.
-func cgroupPids(path string) []int {
-	dirs, err := cgroupDirs(path)
-	if err != nil {
-		return nil
-	}
+// cgroupPids lists the processes in the cgroup whose directories in every
+// hierarchy are dirs, tabula itself excepted.
+func cgroupPids(dirs []string) []int {
 	seen := map[int]bool{os.Getpid(): true}
 	var pids []int
 	for _, d := range dirs {
@@ -299,8 +309,12 @@ func cgroupPids(path string) []int {
 // signalCgroup sends sig to every process of cgroup path and returns how
 // many it reached.
 func signalCgroup(path string, sig unix.Signal) (int, error) {
+	dirs, err := cgroupDirs(path)
+	if err != nil {
+		return 0, err
+	}
 	n := 0
-	for _, pid := range cgroupPids(path) {
+	for _, pid := range cgroupPids(dirs) {
 		err := unix.Kill(pid, sig)
 		if err == nil {
 			n++
@@ -311,11 +325,11 @@ func signalCgroup(path string, sig unix.Signal) (int, error) {
 	return n, nil
 }
 
-// killCgroup kills every process left in cgroup path and waits until they
-// have exited.
-func killCgroup(ctx context.Context, path string) {
+// killCgroup kills every process left in the cgroup whose directories are
+// dirs and waits until they have exited.
+func killCgroup(ctx context.Context, dirs []string) {
 	var pidfds []int
-	for _, pid := range cgroupPids(path) {
+	for _, pid := range cgroupPids(dirs) {
 		fd, err := unix.PidfdOpen(pid, 0)
 		if err != nil {
 			continue
@@ -337,8 +351,19 @@ func removeCgroup(path string) error {
 	if err != nil {
 		return fmt.Errorf("remove cgroup %s: %w", path, err)
 	}
+	return removeCgroupDirs(path, dirs)
+}
+
+// removeCgroupDirs removes cgroup path, whose directories are dirs. A
+// directory is read for cgroups made below it only when it cannot be
+// removed at once.
+func removeCgroupDirs(path string, dirs []string) error {
 	var failed []string
 	for _, d := range dirs {
+		err := unix.Rmdir(d)
+		if err == nil || errors.Is(err, unix.ENOENT) {
+			continue
+		}
 		var sub []string
 		filepath.WalkDir(d, func(p string, e fs.DirEntry, err error) error {
 			if err == nil && e.IsDir() {

@@ -114,15 +114,29 @@ func (r *Runtime) create(ctx context.Context, id, bundle string, opts CreateOpti
 			os.RemoveAll(dir)
 		}
 	}()
-	cg, err := newCgroup(cgroupPath(spec, id), spec.Linux.Resources)
-	if err != nil {
-		return nil, fmt.Errorf("container %s: %w", id, err)
-	}
+	// On a v2 host the init is born in its cgroup (CLONE_INTO_CGROUP),
+	// which must exist first. On v1 the init moves itself in as the first
+	// thing it does with its configuration, so the cgroup is made while
+	// the init's binary loads (see cfg below).
+	var cg *containerCgroup
 	defer func() {
-		if retErr != nil {
+		if retErr != nil && cg != nil {
 			cg.delete()
 		}
 	}()
+	newCg := func() error {
+		c, err := newCgroup(cgroupPath(spec, id), spec.Linux.Resources)
+		if err != nil {
+			return fmt.Errorf("container %s: %w", id, err)
+		}
+		cg = c
+		return nil
+	}
+	if unifiedHost() {
+		if err := newCg(); err != nil {
+			return nil, err
+		}
+	}
 	fifo := filepath.Join(dir, fifoName)
 	if err := unix.Mkfifo(fifo, 0o600); err != nil {
 		return nil, fmt.Errorf("create %s: %w", fifo, err)
@@ -145,28 +159,36 @@ func (r *Runtime) create(ctx context.Context, id, bundle string, opts CreateOpti
 		return nil, err
 	}
 	cmd.SysProcAttr.Cloneflags = cloneflags
-	if cg.v2 != nil {
+	if cg != nil && cg.v2 != nil {
 		cmd.SysProcAttr.UseCgroupFD = true
 		cmd.SysProcAttr.CgroupFD = int(cg.dir.Fd())
 	}
 	// The seccomp filter compiles on another core while the init starts.
 	seccompc := compileAsync(spec.Linux.Seccomp)
+	ch := &child{cmd: cmd, cg: cg}
 	cfg := func() (*initConfig, error) {
+		var tasks []string
+		if cg == nil {
+			if err := newCg(); err != nil {
+				return nil, err
+			}
+			ch.cg = cg
+			tasks = cg.taskFiles()
+		}
 		prog, err := (<-seccompc)()
 		if err != nil {
 			return nil, fmt.Errorf("linux.seccomp: %w: %w", err, errdefs.ErrInvalidArgument)
 		}
 		return &initConfig{
 			Spec: initSpec(spec), Process: spec.Process, Root: root, Bundle: bundle,
-			Rootfs: opts.Rootfs, Fifo: fifo, NewCgroupNS: newCgroupNS, Seccomp: prog,
+			Rootfs: opts.Rootfs, Fifo: fifo, CgroupTasks: tasks, NewCgroupNS: newCgroupNS, Seccomp: prog,
 		}, nil
 	}
-	ch := &child{cmd: cmd, cg: cg}
 	var enter func() error
 	if len(join) > 0 {
 		enter = func() error { return setnsAll(join, nsFiles) }
 	}
-	console, err := ch.start(ctx, true, cfg, enter, cg)
+	console, err := ch.start(ctx, true, cfg, enter, nil)
 	if err != nil {
 		return nil, fmt.Errorf("create container %s: %w", id, err)
 	}
@@ -248,13 +270,15 @@ func newInitCmd(mode, id string, stdin, stdout, stderr *os.File, terminal bool) 
 }
 
 // start starts the init (from a throwaway thread that enter has moved into
-// namespaces to join, if any), puts it in cgroup cg, hands it its
+// namespaces to join, if any), in v1 cgroup cg if not nil, hands it its
 // configuration and waits for its report: created (create) or the execve
 // of the program (exec). It returns the pty master when the process has a
 // terminal.
 //
-// The init is born in the cgroup: on v2 through CLONE_INTO_CGROUP, on v1
-// because the thread that forks it has entered the cgroup first.
+// An exec'd process is born in the container's cgroup: on v2 through
+// CLONE_INTO_CGROUP, on v1 because the thread that forks it has entered the
+// cgroup first. A container's init is born in its cgroup on v2; on v1 it
+// moves itself in before it sets anything up (initConfig.CgroupTasks).
 func (ch *child) start(ctx context.Context, create bool, config func() (*initConfig, error), enter func() error, cg *containerCgroup) (console *os.File, retErr error) {
 	exe, err := protectedExe()
 	if err != nil {

@@ -32,11 +32,14 @@ type initConfig struct {
 	Spec    *specs.Spec    `json:"spec"`
 	Process *specs.Process `json:"process"`
 	// Create only:
-	Root        string        `json:"root,omitempty"`
-	Bundle      string        `json:"bundle,omitempty"`
-	Rootfs      []specs.Mount `json:"rootfs,omitempty"`
-	Fifo        string        `json:"fifo,omitempty"`
-	NewCgroupNS bool          `json:"newCgroupNS,omitempty"`
+	Root   string        `json:"root,omitempty"`
+	Bundle string        `json:"bundle,omitempty"`
+	Rootfs []specs.Mount `json:"rootfs,omitempty"`
+	Fifo   string        `json:"fifo,omitempty"`
+	// CgroupTasks are the tasks files of the container's cgroup in each
+	// v1 hierarchy, which the init's thread writes itself to.
+	CgroupTasks []string `json:"cgroupTasks,omitempty"`
+	NewCgroupNS bool     `json:"newCgroupNS,omitempty"`
 	// Seccomp is the compiled filter of spec.linux.seccomp (which is not
 	// sent), or nil.
 	Seccomp []byte `json:"seccomp,omitempty"`
@@ -92,6 +95,15 @@ func runInit(mode string) error {
 // createInit builds the container around itself and waits for Start.
 func createInit(cfg *initConfig) error {
 	spec, p := cfg.Spec, cfg.Process
+	// Into the container's cgroup before anything else: the thread moves
+	// itself, which spares the kernel the process-wide lock that moving
+	// another process takes. The program is execve'd from this thread,
+	// and the other threads end with the execve.
+	for _, f := range cfg.CgroupTasks {
+		if err := os.WriteFile(f, []byte("0"), 0); err != nil {
+			return fmt.Errorf("enter the container's cgroup: %w", err)
+		}
+	}
 	if cfg.NewCgroupNS {
 		// Born in the container's cgroup: it becomes the namespace's root.
 		if err := unix.Unshare(unix.CLONE_NEWCGROUP); err != nil {

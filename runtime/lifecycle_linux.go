@@ -189,8 +189,12 @@ func (r *Runtime) delete(ctx context.Context, id string, force bool) error {
 		unix.Close(pidfd)
 	}
 	if st.Cgroup != "" {
-		killCgroup(ctx, st.Cgroup)
-		if err := removeCgroup(st.Cgroup); err != nil {
+		dirs, err := cgroupDirs(st.Cgroup)
+		if err != nil {
+			return fmt.Errorf("delete container %s: cgroup %s: %w", id, st.Cgroup, err)
+		}
+		killCgroup(ctx, dirs)
+		if err := removeCgroupDirs(st.Cgroup, dirs); err != nil {
 			return fmt.Errorf("delete container %s: %w", id, err)
 		}
 	}
