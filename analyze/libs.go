@@ -223,9 +223,51 @@ func (l *Loader) compatible(p string, exe *Binary) (*Binary, bool) {
 	return b, b.Class == exe.Class && b.Machine == exe.Machine
 }
 
+// realPath resolves the symlinks of the absolute path p inside fsys, as
+// the kernel does for the program it executes; p itself when it cannot.
+func realPath(fsys fs.ReadLinkFS, p string) string {
+	rest := strings.Split(cleanName(p), "/")
+	cur := ""
+	for links := 0; len(rest) > 0; {
+		el := rest[0]
+		rest = rest[1:]
+		switch el {
+		case "", ".":
+			continue
+		case "..":
+			cur = parentName(cur)
+			continue
+		}
+		next := joinName(cur, el)
+		fi, err := fs.Lstat(fsys, next)
+		if err != nil {
+			return p
+		}
+		if fi.Mode()&fs.ModeSymlink != 0 {
+			if links++; links > maxLinks {
+				return p
+			}
+			target, err := fsys.ReadLink(next)
+			if err != nil {
+				return p
+			}
+			if strings.HasPrefix(target, "/") {
+				cur = ""
+			}
+			rest = append(strings.Split(target, "/"), rest...)
+			continue
+		}
+		cur = next
+	}
+	return "/" + cur
+}
+
 type object struct {
 	path string
-	bin  *Binary
+	// origin is $ORIGIN: the directory of the program's real path, of a
+	// library's path as found.
+	origin string
+	bin    *Binary
 }
 
 // Resolve follows exe's loader and the closure of its DT_NEEDED libraries.
@@ -264,7 +306,10 @@ func (l *Loader) Resolve(exePath string, exe *Binary) Resolution {
 			loaded[ib.SOName] = true
 		}
 	}
-	queue := []object{{exePath, exe}}
+	// $ORIGIN of the program is the directory of its real path: the
+	// loader takes it from the kernel, after symlinks.
+	exeObj := object{exePath, path.Dir(realPath(l.fsys, exePath)), exe}
+	queue := []object{exeObj}
 	for len(queue) > 0 {
 		obj := queue[0]
 		queue = queue[1:]
@@ -273,14 +318,14 @@ func (l *Loader) Resolve(exePath string, exe *Binary) Resolution {
 				continue
 			}
 			loaded[name] = true
-			found, searched, hint := l.find(name, obj, exe, exePath, libc)
+			found, searched, hint := l.find(name, obj, exeObj, libc)
 			if found == "" {
 				r.Missing = append(r.Missing, MissingLibrary{Name: name, By: obj.path, Searched: searched, Hint: hint})
 				continue
 			}
 			r.Libraries = append(r.Libraries, Library{Name: name, Path: found, By: obj.path})
 			if b := l.binary(found); b != nil {
-				queue = append(queue, object{found, b})
+				queue = append(queue, object{found, path.Dir(found), b})
 			}
 		}
 	}
@@ -288,7 +333,8 @@ func (l *Loader) Resolve(exePath string, exe *Binary) Resolution {
 }
 
 // find searches for one needed library in the loader's order.
-func (l *Loader) find(name string, obj object, exe *Binary, exePath string, libc Libc) (found string, searched []string, hint string) {
+func (l *Loader) find(name string, obj, exeObj object, libc Libc) (found string, searched []string, hint string) {
+	exe := exeObj.bin
 	if strings.Contains(name, "/") {
 		p := name
 		if !strings.HasPrefix(p, "/") {
@@ -299,7 +345,7 @@ func (l *Loader) find(name string, obj object, exe *Binary, exePath string, libc
 		}
 		return "", []string{path.Dir(p)}, ""
 	}
-	origin := path.Dir(obj.path)
+	origin := obj.origin
 	var dirs []string
 	add := func(list []string, o string) {
 		for _, d := range list {
@@ -318,8 +364,8 @@ func (l *Loader) find(name string, obj object, exe *Binary, exePath string, libc
 	} else {
 		if len(obj.bin.RunPath) == 0 {
 			add(obj.bin.RPath, origin)
-			if obj.path != exePath && len(exe.RunPath) == 0 {
-				add(exe.RPath, path.Dir(exePath))
+			if obj.path != exeObj.path && len(exe.RunPath) == 0 {
+				add(exe.RPath, exeObj.origin)
 			}
 		}
 		add(l.libraryPath, "")

@@ -221,3 +221,32 @@ func TestLoaderMusl(t *testing.T) {
 func addText(t *Tree, p, s string) {
 	t.AddFile(p, 0o644, int64(len(s)), func() (ReadAtCloser, error) { return bytesAt(s), nil })
 }
+
+// TestLoaderOriginOfLinkedProgram: $ORIGIN of a program started through a
+// symlink is the directory of the file the link leads to, as for
+// /usr/bin/java → /usr/lib/jvm/…/bin/java with RUNPATH $ORIGIN/../lib.
+func TestLoaderOriginOfLinkedProgram(t *testing.T) {
+	testenv.Require(t, HostArch() == "amd64", "the test names x86-64 files")
+	exePath := cProg(t)
+	exe := readFile(t, exePath)
+	libc := NewLoader(hostFS(t), nil).Resolve(exePath, exe).Libraries[0].Path
+	app := *exe
+	app.Needed = []string{"libjli.so", "libc.so.6"}
+	app.RunPath = []string{"$ORIGIN/../lib"}
+	tree := libTree(t, map[string]string{exe.Interp: exe.Interp, "/usr/lib/libc.so.6": libc,
+		"/opt/jdk/bin/java": exePath, "/opt/jdk/lib/libjli.so": libc})
+	tree.AddSymlink("/etc/alternatives/java", "/opt/jdk/bin/java")
+	tree.AddSymlink("/usr/bin/java", "../../etc/alternatives/java")
+	res := NewLoader(tree, nil).Resolve("/usr/bin/java", &app)
+	if len(res.Missing) != 0 || len(res.Libraries) != 2 || res.Libraries[0].Path != "/opt/jdk/lib/libjli.so" || res.Libraries[0].By != "/usr/bin/java" {
+		t.Errorf("through the symlink: %+v", res)
+	}
+	if got := realPath(tree, "/usr/bin/java"); got != "/opt/jdk/bin/java" {
+		t.Errorf("realPath %q", got)
+	}
+	for _, p := range []string{"/no/such", "/usr/bin/../bin/java/x"} {
+		if got := realPath(tree, p); got != p {
+			t.Errorf("realPath(%s) = %q, want it unchanged", p, got)
+		}
+	}
+}

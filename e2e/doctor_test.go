@@ -394,11 +394,38 @@ func fileVerdict(desc string) analyze.Linking {
 	return ""
 }
 
+// lddVerdict runs ldd(1) on p: its linking verdict and, for a dynamic
+// program, the sonames this machine's loader loads for it (the loader and
+// the vDSO left out).
+func lddVerdict(t *testing.T, ldd, p string) (analyze.Linking, []string) {
+	t.Helper()
+	out, _ := exec.Command(ldd, p).CombinedOutput()
+	text := string(out)
+	switch {
+	case strings.Contains(text, "not a dynamic executable"):
+		return analyze.Static, nil
+	case strings.Contains(text, "statically linked"):
+		return analyze.StaticPIE, nil
+	}
+	var libs []string
+	for _, l := range strings.Split(text, "\n") {
+		if name, _, ok := strings.Cut(strings.TrimSpace(l), " => "); ok {
+			libs = append(libs, name)
+		}
+	}
+	sort.Strings(libs)
+	return analyze.Dynamic, libs
+}
+
 // TestDoctorCorpus compares the doctor's static/dynamic verdict with file(1)
-// for every ELF executable in /usr/bin and /usr/sbin and Go binaries built
-// with and without cgo.
+// and ldd(1), and the libraries it resolves on this machine with ldd's, for
+// every ELF executable in /usr/bin and /usr/sbin and Go binaries built with
+// and without cgo.
 func TestDoctorCorpus(t *testing.T) {
 	fileCmd := testenv.RequireCommand(t, "file")
+	lddCmd := testenv.RequireCommand(t, "ldd")
+	hostFS, _ := os.DirFS("/").(fs.ReadLinkFS)
+	host := analyze.NewLoader(hostFS, nil)
 	var bins []string
 	for _, dir := range []string{"/usr/bin", "/usr/sbin"} {
 		entries, err := os.ReadDir(dir)
@@ -434,6 +461,7 @@ func TestDoctorCorpus(t *testing.T) {
 	}
 	e := newEnv(t)
 	counts := map[analyze.Linking]int{}
+	checkedLibs := 0
 	for start := 0; start < len(bins); start += 200 {
 		chunk := bins[start:min(start+200, len(bins))]
 		out, err := exec.Command(fileCmd, append([]string{"-b", "-L"}, chunk...)...).Output()
@@ -460,9 +488,57 @@ func TestDoctorCorpus(t *testing.T) {
 				t.Errorf("%s: doctor says %q, file says %q (%s)", p, got, want, descs[i])
 			}
 			counts[got]++
+			if got != analyze.Dynamic && got != analyze.Static && got != analyze.StaticPIE {
+				continue // file and the doctor agree it is no program
+			}
+			f, err := os.Open(p)
+			if err != nil {
+				t.Fatal(err)
+			}
+			fi, _ := f.Stat()
+			b, err := analyze.ReadBinary(f, fi.Size(), p)
+			f.Close()
+			if err != nil {
+				t.Fatalf("%s: %v", p, err)
+			}
+			lddWant, lddLibs := lddVerdict(t, lddCmd, p)
+			// The loader itself (ld.so) has a dynamic section but neither
+			// PT_INTERP nor DT_NEEDED: file(1) calls it dynamically linked,
+			// ldd statically linked; the doctor sides with file.
+			selfRelocating := got == analyze.Dynamic && b.Interp == "" && len(b.Needed) == 0 && lddWant == analyze.StaticPIE
+			if got != lddWant && !selfRelocating {
+				t.Errorf("%s: doctor says %q, ldd says %q", p, got, lddWant)
+			}
+			if got != analyze.Dynamic || selfRelocating {
+				continue
+			}
+			res := host.Resolve(p, b)
+			var libs []string
+			for _, l := range res.Libraries {
+				if !strings.HasPrefix(l.Name, "ld-linux") {
+					libs = append(libs, l.Name)
+				}
+			}
+			for _, m := range res.Missing {
+				libs = append(libs, m.Name+" (missing)")
+			}
+			sort.Strings(libs)
+			var lddNoLoader []string
+			for _, l := range lddLibs {
+				if !strings.HasPrefix(l, "ld-linux") {
+					lddNoLoader = append(lddNoLoader, l)
+				}
+			}
+			if strings.Join(libs, " ") != strings.Join(lddNoLoader, " ") {
+				t.Errorf("%s: the doctor resolves %v on this machine, ldd %v", p, libs, lddNoLoader)
+			}
+			checkedLibs++
 		}
 	}
-	t.Logf("%d binaries: %v", len(bins), counts)
+	if checkedLibs < 20 {
+		t.Errorf("only %d dynamic programs' libraries compared with ldd", checkedLibs)
+	}
+	t.Logf("%d binaries: %v; libraries of %d compared with ldd", len(bins), counts, checkedLibs)
 }
 
 // TestDoctorBadInput: clear messages and no panic for files that are not
