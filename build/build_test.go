@@ -192,7 +192,7 @@ func TestCopyErrors(t *testing.T) {
 	outside := t.TempDir()
 	os.WriteFile(filepath.Join(outside, "secret"), []byte("s"), 0o644)
 	dir := writeContext(t, map[string]string{
-		"app": "A", "out": "->" + filepath.Join(outside, "secret"), "up": "->../../etc/passwd",
+		"app": "A", "a.txt": "a", "b.txt": "b", "out": "->" + filepath.Join(outside, "secret"), "up": "->../../etc/passwd",
 		"sub/deep": "->../../x", ".dockerignore": "hidden\n", "hidden": "h",
 	})
 	tests := []struct {
@@ -210,6 +210,7 @@ func TestCopyErrors(t *testing.T) {
 		{"unknown from image", "FROM scratch\nCOPY app /app\nFROM base:1\n", "Dockerfile:3: no image base:1 in the local store"},
 		{"chown name without passwd", "FROM scratch\nCOPY --chown=app app /app\n", "Dockerfile:2: COPY --chown=app: user \"app\" cannot be looked up: the stage has no /etc/passwd"},
 		{"many sources need dir", "FROM scratch\nCOPY app app /x\n", "Dockerfile:2: COPY with more than one source needs a destination directory ending in /"},
+		{"glob of many needs dir", "FROM scratch\nCOPY *.txt /x\n", "Dockerfile:2: COPY *.txt matches 2 sources; with more than one source the destination must be a directory ending in /, not /x"},
 		{"bad chmod", "FROM scratch\nCOPY --chmod=u+x app /x\n", "Dockerfile:2: COPY --chmod=u+x: want an octal mode"},
 		{"file as dir", "FROM scratch\nCOPY app /f\nCOPY app /f/g\n", "Dockerfile:3: COPY: f/g cannot be written: f is a file in the image"},
 		{"checksum local", "FROM scratch\nADD --checksum=sha256:00 app /x\n", "Dockerfile:2: ADD --checksum works only with http(s) URLs"},

@@ -123,8 +123,10 @@ func (b *builder) copyStep(ctx context.Context, st *state, in *dockerfile.Instru
 	if len(op.srcs)+len(op.contents) > 1 && !destIsDir {
 		return fmt.Errorf("%s with more than one source needs a destination directory ending in /, not %s", op.verb(), op.dest)
 	}
-	if len(items) > 1 {
-		destIsDir = true
+	if len(items) > 1 && !destIsDir {
+		// A glob that matched several sources: Docker refuses too.
+		return fmt.Errorf("%s %s matches %d sources; with more than one source the destination must be a directory ending in /, not %s",
+			op.verb(), strings.Join(op.srcs, " "), len(items), op.dest)
 	}
 	destRel, err := st.tree.resolve(dest)
 	if err != nil {
