@@ -93,3 +93,15 @@ func BenchmarkReadBinary(b *testing.B) {
 }
 
 var _ fs.FS = (*Tree)(nil)
+
+// BenchmarkCheckImageHello is the doctor on the seeds' hello image, as
+// tabula build runs it after every build.
+func BenchmarkCheckImageHello(b *testing.B) {
+	hello := goProg(b, "hello", nil, "-ldflags=-s -w")
+	img := newImage(b, v1.Config{Entrypoint: []string{"/app"}}, newLayer(b, hostExe(b, "app", hello)))
+	for b.Loop() {
+		if _, err := CheckImage(context.Background(), "hello", img, Options{}); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

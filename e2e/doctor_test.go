@@ -777,6 +777,28 @@ func TestBuildCheck(t *testing.T) {
 	}
 	id := strings.TrimSpace(r.stdout)
 
+	// The report is kept: building the same image again prints the same
+	// findings without a second look, and a damaged report is ignored.
+	reports, _ := filepath.Glob(filepath.Join(e.root, "cache", "doctor", "*.json"))
+	if len(reports) != 1 {
+		t.Errorf("kept reports: %v", reports)
+	}
+	doctorOut := func(stderr string) string {
+		return stderr[strings.Index(stderr, "doctor:"):strings.Index(stderr, "#3 exporting")]
+	}
+	again := build("https.Dockerfile", "-t", "https-default")
+	if again.code != 0 || doctorOut(again.stderr) != doctorOut(r.stderr) {
+		t.Errorf("second build's findings differ:\n%s\nfirst:\n%s", again.stderr, r.stderr)
+	}
+	for _, p := range reports {
+		if err := os.WriteFile(p, []byte("{not json"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if again := build("https.Dockerfile", "-t", "https-default"); again.code != 0 || doctorOut(again.stderr) != doctorOut(r.stderr) {
+		t.Errorf("build over a damaged kept report:\n%s", again.stderr)
+	}
+
 	// -q: nothing but the ID.
 	if r := build("https.Dockerfile", "-q", "-t", "https-quiet"); r.code != 0 || strings.TrimSpace(r.stdout) != id || r.stderr != "" {
 		t.Errorf("build -q: %s", r)

@@ -174,7 +174,7 @@ func runBuild(cmd *cobra.Command, g *globalOptions, o *buildOptions, contextDir 
 	if err := ctx.Err(); err != nil {
 		return err // interrupted: store nothing
 	}
-	if err := check.run(ctx, stderr, o.quiet, res.Image, checkedName(o.tags, res.ID)); err != nil {
+	if err := check.run(ctx, stderr, o.quiet, filepath.Join(g.root, "cache"), res.Image, checkedName(o.tags, res.ID)); err != nil {
 		return err // the image fails --check: store nothing
 	}
 	start := time.Now()

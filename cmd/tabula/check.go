@@ -2,8 +2,13 @@ package main
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
 	"fmt"
 	"io"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 
@@ -87,12 +92,13 @@ func (checkFailedError) ExitCode() int { return 1 }
 // run checks the built image img, named name in the output, before it is
 // stored: it prints the findings to w (all of them, or with quiet only
 // those of a failing check) and returns a checkFailedError when they fail
-// the build.
-func (c buildCheck) run(ctx context.Context, w io.Writer, quiet bool, img v1.Image, name string) error {
+// the build. Reports are kept in cacheDir, so a build that made the same
+// image before costs no second look.
+func (c buildCheck) run(ctx context.Context, w io.Writer, quiet bool, cacheDir string, img v1.Image, name string) error {
 	if c == checkOff {
 		return nil
 	}
-	r, err := analyze.CheckImage(ctx, name, img, analyze.Options{})
+	r, err := doctorReports{dir: filepath.Join(cacheDir, "doctor")}.check(ctx, img, name)
 	if err != nil {
 		return fmt.Errorf("check the built image: %w", err)
 	}
@@ -117,4 +123,61 @@ func checkedName(tags []string, id v1.Hash) string {
 		return tags[0]
 	}
 	return "image " + strings.TrimPrefix(id.String(), "sha256:")[:12]
+}
+
+// doctorReports are the doctor's reports on images, one file each under
+// dir, named by a key of the image ID and of the tabula executable that
+// wrote it: the report is a function of the image's config and layers, and
+// of the checks, which change only with the executable.
+type doctorReports struct{ dir string }
+
+// key is the file name of img's report, "" when the executable cannot be
+// told (then nothing is kept).
+func (d doctorReports) key(img v1.Image) string {
+	id, err := img.ConfigName()
+	if err != nil {
+		return ""
+	}
+	exe, err := os.Executable()
+	if err != nil {
+		return ""
+	}
+	fi, err := os.Stat(exe)
+	if err != nil {
+		return ""
+	}
+	h := sha256.New()
+	fmt.Fprintf(h, "tabula-doctor-v1\x00%s\x00%s\x00%s\x00%d\x00%d", id, analyze.HostArch(), exe, fi.Size(), fi.ModTime().UnixNano())
+	return hex.EncodeToString(h.Sum(nil)) + ".json"
+}
+
+// check returns the report on img, from the cache or from the doctor.
+func (d doctorReports) check(ctx context.Context, img v1.Image, name string) (analyze.Report, error) {
+	key := d.key(img)
+	if key != "" {
+		if data, err := os.ReadFile(filepath.Join(d.dir, key)); err == nil {
+			var r analyze.Report
+			if json.Unmarshal(data, &r) == nil {
+				r.Name = name
+				return r, nil
+			}
+		}
+	}
+	r, err := analyze.CheckImage(ctx, name, img, analyze.Options{})
+	if err != nil || key == "" {
+		return r, err
+	}
+	// Keeping the report is an optimisation: failures to write are ignored.
+	if data, err := json.Marshal(r); err == nil && os.MkdirAll(d.dir, 0o755) == nil {
+		if f, err := os.CreateTemp(d.dir, ".report-*"); err == nil {
+			_, werr := f.Write(data)
+			if cerr := f.Close(); werr == nil && cerr == nil {
+				werr = os.Rename(f.Name(), filepath.Join(d.dir, key))
+			}
+			if werr != nil {
+				os.Remove(f.Name())
+			}
+		}
+	}
+	return r, nil
 }
