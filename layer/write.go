@@ -282,7 +282,7 @@ func Compress(ctx context.Context, write func(io.Writer) error, opts Options) (v
 		if level == 0 {
 			level = gzip.DefaultCompression
 		}
-		zw, err = newBlockGzip(blob, level)
+		zw, err = gzip.NewWriterLevel(blob, level)
 	case Zstd:
 		zw, err = zstd.NewWriter(blob, zstd.WithEncoderConcurrency(1))
 	case None:
