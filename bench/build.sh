@@ -55,6 +55,12 @@ for ctx in hello big many; do
 done
 
 echo
+echo "== hello without the doctor (--check off): the build alone"
+hyperfine --style basic --warmup 1 --runs "$RUNS" --export-json "$work/t-hello-nocheck.json" \
+	"$tabula --root $root build --no-cache --check off -q -t tabula-bench-hello $work/hello"
+nocheck=$(python3 -c "print(f'{$(median "$work/t-hello-nocheck.json")/$(median "$work/d-hello.json"):.3f}')")
+
+echo
 echo "== repeat (hello, nothing changed, step cache on)"
 "$tabula" --root "$root" build -q -t tabula-bench-hello "$work/hello" >/dev/null
 hyperfine --style basic --warmup 3 --runs $((RUNS * 3)) --export-json "$work/repeat.json" \
@@ -63,7 +69,7 @@ repeat_ms=$(python3 -c "print(f'{$(median "$work/repeat.json")*1000:.1f}')")
 
 echo
 echo "summary (medians of $RUNS runs)"
-printf '  hello  tabula/docker = %s  (target ≤ 0.1)\n' "${ratio[hello]}"
+printf '  hello  tabula/docker = %s  (target ≤ 0.1; %s with --check off)\n' "${ratio[hello]}" "$nocheck"
 printf '  big    tabula/docker = %s  (target ≤ 0.5)\n' "${ratio[big]}"
 printf '  many   tabula/docker = %s  (target ≤ 0.5)\n' "${ratio[many]}"
 printf '  repeat tabula        = %s ms (target ≤ 20)\n' "$repeat_ms"
