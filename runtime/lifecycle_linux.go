@@ -193,9 +193,14 @@ func (r *Runtime) delete(ctx context.Context, id string, force bool) error {
 		if err != nil {
 			return fmt.Errorf("delete container %s: cgroup %s: %w", id, st.Cgroup, err)
 		}
-		killCgroup(ctx, dirs)
-		if err := removeCgroupDirs(st.Cgroup, dirs); err != nil {
-			return fmt.Errorf("delete container %s: %w", id, err)
+		// An empty cgroup goes at once (a container whose PID 1 has
+		// been reaped, when it had a PID namespace of its own); one
+		// that still holds processes refuses, and they are killed first.
+		if removeCgroupDirs(st.Cgroup, dirs) != nil {
+			killCgroup(ctx, dirs)
+			if err := removeCgroupDirs(st.Cgroup, dirs); err != nil {
+				return fmt.Errorf("delete container %s: %w", id, err)
+			}
 		}
 	}
 	if err := os.RemoveAll(st.dir); err != nil {
