@@ -59,24 +59,22 @@ func loadSpec(bundle string, parsed *specs.Spec) (*specs.Spec, error) {
 	return &s, nil
 }
 
-// initSpec is the part of spec the init reads: its mounts, devices, host
-// name, paths to mask and the like. The process goes separately, the
+// newInitSpec is the part of spec the init reads: its mounts, devices,
+// host name, paths to mask and the like. The process goes separately, the
 // seccomp profile compiled; cgroups, namespaces and annotations are the
-// parent's business. Less to encode and decode on every start.
-func initSpec(spec *specs.Spec) *specs.Spec {
+// parent's business.
+func newInitSpec(spec *specs.Spec) *initSpec {
 	l := spec.Linux
-	return &specs.Spec{
-		Root:       spec.Root,
-		Hostname:   spec.Hostname,
-		Domainname: spec.Domainname,
-		Mounts:     spec.Mounts,
-		Linux: &specs.Linux{
-			Devices:           l.Devices,
-			Sysctl:            l.Sysctl,
-			RootfsPropagation: l.RootfsPropagation,
-			MaskedPaths:       l.MaskedPaths,
-			ReadonlyPaths:     l.ReadonlyPaths,
-		},
+	return &initSpec{
+		Root:              spec.Root,
+		Hostname:          spec.Hostname,
+		Domainname:        spec.Domainname,
+		Mounts:            spec.Mounts,
+		Devices:           l.Devices,
+		Sysctl:            l.Sysctl,
+		RootfsPropagation: l.RootfsPropagation,
+		MaskedPaths:       l.MaskedPaths,
+		ReadonlyPaths:     l.ReadonlyPaths,
 	}
 }
 
@@ -180,7 +178,7 @@ func (r *Runtime) create(ctx context.Context, id, bundle string, opts CreateOpti
 			return nil, fmt.Errorf("linux.seccomp: %w: %w", err, errdefs.ErrInvalidArgument)
 		}
 		return &initConfig{
-			Spec: initSpec(spec), Process: spec.Process, Root: root, Bundle: bundle,
+			Spec: newInitSpec(spec), Process: spec.Process, Root: root, Bundle: bundle,
 			Rootfs: opts.Rootfs, Fifo: fifo, CgroupTasks: tasks, NewCgroupNS: newCgroupNS, Seccomp: prog,
 		}, nil
 	}

@@ -23,13 +23,10 @@ func defaultDevices() []specs.LinuxDevice {
 	}
 }
 
-// createDevices makes the default devices and the spec's in root/dev, and
-// the standard links.
-func createDevices(root string, spec *specs.Spec) error {
-	devs := defaultDevices()
-	if spec.Linux != nil {
-		devs = append(devs, spec.Linux.Devices...)
-	}
+// createDevices makes the default devices and the spec's (linux.devices)
+// in root/dev, and the standard links.
+func createDevices(root string, devices []specs.LinuxDevice) error {
+	devs := append(defaultDevices(), devices...)
 	old := unix.Umask(0)
 	defer unix.Umask(old)
 	for _, d := range devs {

@@ -29,7 +29,7 @@ const (
 
 // initConfig is what the init needs from its parent.
 type initConfig struct {
-	Spec    *specs.Spec    `json:"spec"`
+	Spec    *initSpec      `json:"spec"`
 	Process *specs.Process `json:"process"`
 	// Create only:
 	Root   string        `json:"root,omitempty"`
@@ -43,6 +43,22 @@ type initConfig struct {
 	// Seccomp is the compiled filter of spec.linux.seccomp (which is not
 	// sent), or nil.
 	Seccomp []byte `json:"seccomp,omitempty"`
+}
+
+// initSpec is the part of the OCI spec that the init applies. It is a type
+// of its own because encoding/json takes half a millisecond to learn
+// specs.Spec and specs.Linux in a freshly started process, more than all
+// the rest of the init's configuration.
+type initSpec struct {
+	Root              *specs.Root         `json:"root,omitempty"`
+	Hostname          string              `json:"hostname,omitempty"`
+	Domainname        string              `json:"domainname,omitempty"`
+	Mounts            []specs.Mount       `json:"mounts,omitempty"`
+	Devices           []specs.LinuxDevice `json:"devices,omitempty"`
+	Sysctl            map[string]string   `json:"sysctl,omitempty"`
+	RootfsPropagation string              `json:"rootfsPropagation,omitempty"`
+	MaskedPaths       []string            `json:"maskedPaths,omitempty"`
+	ReadonlyPaths     []string            `json:"readonlyPaths,omitempty"`
 }
 
 // syncMsg is a report from the init to its parent. A "console" message

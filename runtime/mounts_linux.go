@@ -90,10 +90,10 @@ func mount(source, target, fstype string, flags uintptr, data string) error {
 func prepareRootfs(cfg *initConfig) error {
 	spec := cfg.Spec
 	prop := uintptr(unix.MS_REC | unix.MS_PRIVATE)
-	if spec.Linux != nil && spec.Linux.RootfsPropagation != "" {
-		p, ok := propagationFlags[spec.Linux.RootfsPropagation]
+	if spec.RootfsPropagation != "" {
+		p, ok := propagationFlags[spec.RootfsPropagation]
 		if !ok {
-			return fmt.Errorf("linux.rootfsPropagation %q is not a propagation mode", spec.Linux.RootfsPropagation)
+			return fmt.Errorf("linux.rootfsPropagation %q is not a propagation mode", spec.RootfsPropagation)
 		}
 		prop = p
 	}
@@ -116,7 +116,7 @@ func prepareRootfs(cfg *initConfig) error {
 			return fmt.Errorf("mounts[%d] (%s): %w", i, m.Destination, err)
 		}
 	}
-	if err := createDevices(root, spec); err != nil {
+	if err := createDevices(root, spec.Devices); err != nil {
 		return err
 	}
 	if p := cfg.Process; p != nil && p.Cwd != "" {
@@ -307,23 +307,21 @@ func pivotRoot(root string) error {
 
 // finishRootfs runs after pivot_root: sysctls, masked and read-only paths,
 // and a read-only root.
-func finishRootfs(spec *specs.Spec) error {
-	if l := spec.Linux; l != nil {
-		for k, v := range l.Sysctl {
-			p := filepath.Join("/proc/sys", strings.ReplaceAll(k, ".", "/"))
-			if err := os.WriteFile(p, []byte(v), 0); err != nil {
-				return fmt.Errorf("linux.sysctl %s: %w", k, err)
-			}
+func finishRootfs(spec *initSpec) error {
+	for k, v := range spec.Sysctl {
+		p := filepath.Join("/proc/sys", strings.ReplaceAll(k, ".", "/"))
+		if err := os.WriteFile(p, []byte(v), 0); err != nil {
+			return fmt.Errorf("linux.sysctl %s: %w", k, err)
 		}
-		for _, p := range l.ReadonlyPaths {
-			if err := readonlyPath(p); err != nil {
-				return fmt.Errorf("linux.readonlyPaths %s: %w", p, err)
-			}
+	}
+	for _, p := range spec.ReadonlyPaths {
+		if err := readonlyPath(p); err != nil {
+			return fmt.Errorf("linux.readonlyPaths %s: %w", p, err)
 		}
-		for _, p := range l.MaskedPaths {
-			if err := maskPath(p); err != nil {
-				return fmt.Errorf("linux.maskedPaths %s: %w", p, err)
-			}
+	}
+	for _, p := range spec.MaskedPaths {
+		if err := maskPath(p); err != nil {
+			return fmt.Errorf("linux.maskedPaths %s: %w", p, err)
 		}
 	}
 	if spec.Root != nil && spec.Root.Readonly {
