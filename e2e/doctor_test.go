@@ -960,3 +960,24 @@ func TestPackContentFlags(t *testing.T) {
 		t.Errorf("tabula run own-zones: %s", r)
 	}
 }
+
+// TestDoctorFileOrImage: a name that is both a file here and an image is
+// the image; ./NAME and absolute paths are files.
+func TestDoctorFileOrImage(t *testing.T) {
+	e := newEnv(t)
+	e.ok("pack", "-t", "hello", goProgram(t, "hello", nil))
+	dir := t.TempDir()
+	writeFiles(t, dir, map[string]string{"hello": "not a program\n"})
+	if r := e.runIn(dir, nil, "doctor", "hello"); r.code != 0 || !strings.Contains(r.stdout, "hello:latest") {
+		t.Errorf("doctor hello with a file hello here: want the image checked: %s", r)
+	}
+	for _, arg := range []string{"./hello", filepath.Join(dir, "hello")} {
+		if r := e.runIn(dir, nil, "doctor", arg); r.code == 0 || strings.Contains(r.stdout, "hello:latest") {
+			t.Errorf("doctor %s: want the file checked: %s", arg, r)
+		}
+	}
+	e.ok("rmi", "hello")
+	if r := e.runIn(dir, nil, "doctor", "hello"); r.code == 0 || strings.Contains(r.stdout, "hello:latest") {
+		t.Errorf("doctor hello, no image hello, a file hello here: want the file checked: %s", r)
+	}
+}

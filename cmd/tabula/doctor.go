@@ -47,7 +47,9 @@ image's files and config: the loader and shared libraries, the architecture,
 the entrypoint, a shell form without /bin/sh, the CA bundle for programs
 that verify TLS, zoneinfo for programs that load time zones, USER against
 /etc/passwd and /etc/group, and running as root. A FILE (a path on this
-machine) is checked as if packed alone with tabula pack --auto=false.
+machine) is checked as if packed alone with tabula pack --auto=false; a
+name that is both a file here and an image is the image (write ./NAME for
+the file).
 Each finding has a severity (error: the container will not start; warning:
 the program fails when it uses the feature; info) and its fix, as
 Dockerfile lines and as a tabula pack flag. The exit status is 1 when any
@@ -70,14 +72,14 @@ func runDoctor(ctx context.Context, g *globalOptions, o *doctorOptions, args []s
 	for _, arg := range args {
 		var r analyze.Report
 		var err error
-		if _, statErr := os.Lstat(arg); statErr == nil {
+		if st == nil && !isPath(arg) {
+			if st, err = store.Open(filepath.Join(g.root, "images")); err != nil {
+				return err
+			}
+		}
+		if isHostFile(ctx, st, arg) {
 			r, err = doctorFile(ctx, arg)
 		} else {
-			if st == nil {
-				if st, err = store.Open(filepath.Join(g.root, "images")); err != nil {
-					return err
-				}
-			}
 			r, err = doctorImage(ctx, st, arg)
 		}
 		if err != nil {
@@ -104,6 +106,25 @@ func runDoctor(ctx context.Context, g *globalOptions, o *doctorOptions, args []s
 		return findingsError{errs}
 	}
 	return nil
+}
+
+// isPath reports whether arg can only be a path: it starts with /, ./ or ../.
+func isPath(arg string) bool {
+	return strings.HasPrefix(arg, "/") || strings.HasPrefix(arg, "./") || strings.HasPrefix(arg, "../")
+}
+
+// isHostFile decides what an argument names: a path (isPath) is a file; a
+// name that is both a file here and an image of the store is the image, as
+// docker's commands would take it (./NAME names the file).
+func isHostFile(ctx context.Context, st *store.Store, arg string) bool {
+	if isPath(arg) {
+		return true
+	}
+	if _, err := os.Lstat(arg); err != nil {
+		return false
+	}
+	_, err := st.Resolve(ctx, arg)
+	return err != nil
 }
 
 // doctorImage checks an image of the store.
