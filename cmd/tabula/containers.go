@@ -1,9 +1,11 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"strconv"
 	"strings"
@@ -21,6 +23,17 @@ func init() {
 	commandGroups = append(commandGroups, func(root *cobra.Command, g *globalOptions) {
 		root.AddCommand(newPsCmd(g), newLogsCmd(g), newStopCmd(g), newKillCmd(g), newRmCmd(g),
 			newWaitCmd(g), newInspectContainerCmd(g), newExecCmd(g))
+		ctr := &cobra.Command{
+			Use:   "container",
+			Short: "Manage containers",
+			Args:  cobra.NoArgs,
+			RunE:  func(cmd *cobra.Command, args []string) error { return cmd.Help() },
+		}
+		ls := newPsCmd(g)
+		ls.Use, ls.Aliases = "ls [flags]", []string{"list", "ps"}
+		ctr.AddCommand(ls, newLogsCmd(g), newStopCmd(g), newKillCmd(g), newRmCmd(g), newWaitCmd(g),
+			newInspectContainerCmd(g), newExecCmd(g), newContainerPruneCmd(g))
+		root.AddCommand(ctr)
 	})
 }
 
@@ -239,6 +252,49 @@ func newRmCmd(g *globalOptions) *cobra.Command {
 	}
 	cmd.Flags().BoolVarP(&force, "force", "f", false, "kill and remove a running container")
 	return cmd
+}
+
+func newContainerPruneCmd(g *globalOptions) *cobra.Command {
+	var force bool
+	cmd := &cobra.Command{
+		Use:   "prune [flags]",
+		Short: "Remove every container that has exited",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return pruneContainers(cmd.Context(), containersOf(g), cmd.OutOrStdout())
+		},
+	}
+	cmd.Flags().BoolVarP(&force, "force", "f", false, "do not ask for confirmation (tabula never asks)")
+	return cmd
+}
+
+// pruneContainers removes the containers that have exited and prints
+// their IDs as Docker does.
+func pruneContainers(ctx context.Context, c *container.Containers, stdout io.Writer) error {
+	recs, err := c.List(ctx)
+	if err != nil {
+		return err
+	}
+	var removed []string
+	var errs []error
+	for _, r := range recs {
+		if r.State.Status != container.StatusExited {
+			continue // running, or being created by another tabula
+		}
+		if err := c.Remove(ctx, r, false); err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		removed = append(removed, r.ID)
+	}
+	if len(removed) > 0 {
+		fmt.Fprintln(stdout, "Deleted Containers:")
+		for _, id := range removed {
+			fmt.Fprintln(stdout, id)
+		}
+		fmt.Fprintln(stdout)
+	}
+	return errors.Join(errs...)
 }
 
 func newWaitCmd(g *globalOptions) *cobra.Command {

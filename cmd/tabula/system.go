@@ -124,13 +124,19 @@ func runSystemDf(ctx context.Context, g *globalOptions, stdout, stderr io.Writer
 	return tw.Flush()
 }
 
+// newSystemPruneCmd removes what nothing uses, as docker system prune does:
+// stopped containers, then dangling images (-a: every unused image) and
+// blobs no image uses.
 func newSystemPruneCmd(g *globalOptions) *cobra.Command {
 	var force, all bool
 	cmd := &cobra.Command{
 		Use:   "prune [OPTIONS]",
-		Short: "Remove dangling images (-a: every image) and blobs no image uses",
+		Short: "Remove stopped containers, dangling images (-a: every unused image) and unused blobs",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := pruneContainers(cmd.Context(), containersOf(g), cmd.OutOrStdout()); err != nil {
+				return err
+			}
 			st, err := openImageStore(g)
 			if err != nil {
 				return err
@@ -139,6 +145,6 @@ func newSystemPruneCmd(g *globalOptions) *cobra.Command {
 		},
 	}
 	cmd.Flags().BoolVarP(&force, "force", "f", false, "do not ask for confirmation (tabula never asks)")
-	cmd.Flags().BoolVarP(&all, "all", "a", false, "remove every image, not only dangling ones")
+	cmd.Flags().BoolVarP(&all, "all", "a", false, "remove every unused image, not only dangling ones")
 	return cmd
 }
