@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"text/tabwriter"
@@ -42,35 +43,55 @@ func containersOf(g *globalOptions) *container.Containers {
 }
 
 func newPsCmd(g *globalOptions) *cobra.Command {
-	var all, quiet bool
+	var all, quiet, noTrunc, latest bool
+	var last int
 	var format string
+	var filters []string
 	cmd := &cobra.Command{
 		Use:   "ps [flags]",
 		Short: "List containers",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
+			match, err := parsePsFilters(filters)
+			if err != nil {
+				return err
+			}
 			recs, err := containersOf(g).List(cmd.Context())
 			if err != nil {
 				return err
 			}
+			if latest {
+				last = 1
+			}
+			if last > 0 {
+				all = true
+				recs = recs[:min(last, len(recs))] // List is newest first
+			}
+			_, byStatus := match["status"]
 			var shown []*container.Record
 			for _, r := range recs {
-				if all || r.State.Status == container.StatusRunning {
+				if (all || byStatus || r.State.Status == container.StatusRunning) && match.matches(r) {
 					shown = append(shown, r)
 				}
 			}
 			out := cmd.OutOrStdout()
 			now := time.Now()
+			id := func(r *container.Record) string {
+				if noTrunc {
+					return r.ID
+				}
+				return r.ID[:12]
+			}
 			switch {
 			case quiet:
 				for _, r := range shown {
-					fmt.Fprintln(out, r.ID[:12])
+					fmt.Fprintln(out, id(r))
 				}
 			case format == "json" || isTemplate(format):
 				var rows []map[string]any
 				for _, r := range shown {
 					rows = append(rows, map[string]any{
-						"ID": r.ID[:12], "Image": r.Config.Image, "Command": psCommand(r, false),
+						"ID": id(r), "Image": r.Config.Image, "Command": psCommand(r, false),
 						"CreatedAt": r.Created.Format(time.RFC3339), "Status": psStatus(r, now),
 						"State": r.State.Status, "Names": strings.TrimPrefix(r.Name, "/"),
 						"Pid": r.State.Pid, "ExitCode": r.State.ExitCode,
@@ -87,7 +108,7 @@ func newPsCmd(g *globalOptions) *cobra.Command {
 				tw := tabwriter.NewWriter(out, 0, 0, 3, ' ', 0)
 				fmt.Fprintln(tw, "CONTAINER ID\tIMAGE\tCOMMAND\tCREATED\tSTATUS\tNAMES")
 				for _, r := range shown {
-					fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", r.ID[:12], r.Config.Image, psCommand(r, true),
+					fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", id(r), r.Config.Image, psCommand(r, !noTrunc),
 						ago(now.Sub(r.Created))+" ago", psStatus(r, now), strings.TrimPrefix(r.Name, "/"))
 				}
 				return tw.Flush()
@@ -100,7 +121,60 @@ func newPsCmd(g *globalOptions) *cobra.Command {
 	cmd.Flags().BoolVarP(&all, "all", "a", false, "show all containers, not only running ones")
 	cmd.Flags().BoolVarP(&quiet, "quiet", "q", false, "print only container IDs")
 	cmd.Flags().StringVar(&format, "format", "", "output format: table, json or a Go template ('{{.ID}} {{.Status}}')")
+	cmd.Flags().BoolVar(&noTrunc, "no-trunc", false, "do not truncate IDs and commands")
+	cmd.Flags().IntVarP(&last, "last", "n", 0, "show the n last created containers (all states)")
+	cmd.Flags().BoolVarP(&latest, "latest", "l", false, "show the last created container (all states)")
+	cmd.Flags().StringArrayVarP(&filters, "filter", "f", nil, "filter: name=, id=, status=, ancestor=, exited= (repeat a key for any of its values)")
 	return cmd
+}
+
+// psFilters are ps --filter's values by key: a container must match one
+// value of every key, as Docker's filters combine.
+type psFilters map[string][]string
+
+func parsePsFilters(args []string) (psFilters, error) {
+	f := psFilters{}
+	for _, a := range args {
+		k, v, ok := strings.Cut(a, "=")
+		switch {
+		case !ok:
+			return nil, fmt.Errorf("--filter %q: want KEY=VALUE: %w", a, errdefs.ErrInvalidArgument)
+		case k == "status" && !slices.Contains([]string{container.StatusCreated, container.StatusRunning, container.StatusExited}, v):
+			return nil, fmt.Errorf("--filter %q: status is one of created, running, exited: %w", a, errdefs.ErrInvalidArgument)
+		case k == "exited":
+			if _, err := strconv.Atoi(v); err != nil {
+				return nil, fmt.Errorf("--filter %q: exited takes an exit code: %w", a, errdefs.ErrInvalidArgument)
+			}
+		case k != "name" && k != "id" && k != "status" && k != "ancestor":
+			return nil, fmt.Errorf("--filter %q: unknown key %s (name, id, status, ancestor, exited): %w", a, k, errdefs.ErrInvalidArgument)
+		}
+		f[k] = append(f[k], v)
+	}
+	return f, nil
+}
+
+func (f psFilters) matches(r *container.Record) bool {
+	name := strings.TrimPrefix(r.Name, "/")
+	image := strings.TrimPrefix(r.Image, "sha256:")
+	test := map[string]func(v string) bool{
+		"name":   func(v string) bool { return strings.Contains(name, v) },
+		"id":     func(v string) bool { return strings.HasPrefix(r.ID, v) },
+		"status": func(v string) bool { return r.State.Status == v },
+		"ancestor": func(v string) bool {
+			v = strings.TrimPrefix(v, "sha256:")
+			return r.Config.Image == v || strings.TrimSuffix(r.Config.Image, ":latest") == strings.TrimSuffix(v, ":latest") ||
+				(len(v) >= 4 && strings.HasPrefix(image, v))
+		},
+		"exited": func(v string) bool {
+			return r.State.Status == container.StatusExited && strconv.Itoa(r.State.ExitCode) == v
+		},
+	}
+	for k, values := range f {
+		if !slices.ContainsFunc(values, test[k]) {
+			return false
+		}
+	}
+	return true
 }
 
 func psCommand(r *container.Record, truncate bool) string {
