@@ -73,7 +73,7 @@ func newRunCmd(g *globalOptions) *cobra.Command {
 	f.BoolVar(&o.Init, "init", false, "run a small init as PID 1 that forwards signals and reaps zombies")
 	f.StringArrayVar(&o.Ulimits, "ulimit", nil, "resource limit NAME=SOFT[:HARD]")
 	f.StringVar(&o.StopSignal, "stop-signal", "", "signal that stops the container (default SIGTERM or the image's)")
-	f.IntVar(&o.StopTimeout, "stop-timeout", -1, "seconds to wait after the stop signal before SIGKILL (default 10)")
+	f.IntVar(&o.StopTimeout, "stop-timeout", -1, "seconds to wait after the stop signal before SIGKILL (-1: 10)")
 	f.StringVarP(&o.Memory, "memory", "m", "", "memory limit (e.g. 64m)")
 	f.StringVar(&o.CPUs, "cpus", "", "number of CPUs (e.g. 0.5)")
 	f.Int64Var(&o.PidsLimit, "pids-limit", 0, "maximum number of processes (-1 for no limit)")
