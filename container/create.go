@@ -100,6 +100,18 @@ func (c *Containers) Create(ctx context.Context, src *Source, opts *Options, joi
 	if err != nil {
 		return nil, err
 	}
+	// config.json is encoded and written while the rest is made and, in
+	// tabula run, while the runtime starts the container's init: encoding
+	// the spec is the dearest part of Create. Whoever uses the record
+	// waits for it (Record.waitSpec).
+	written := make(chan error, 1)
+	go func() { written <- writeSpec(dir, spec) }()
+	rec.specWritten = written
+	defer func() {
+		if retErr != nil {
+			rec.waitSpec() // before the directory goes
+		}
+	}()
 	rec.Config.StopSignal = stopSig
 	if err := os.Mkdir(filepath.Join(dir, "rootfs"), 0o755); err != nil {
 		return nil, err
@@ -124,19 +136,32 @@ func (c *Containers) Create(ctx context.Context, src *Source, opts *Options, joi
 	if err := writeEtc(dir, spec, opts.Network == "host"); err != nil {
 		return nil, err
 	}
-	b, err := json.Marshal(spec)
-	if err != nil {
-		return nil, err
-	}
-	if err := os.WriteFile(filepath.Join(dir, "config.json"), b, 0o600); err != nil {
-		return nil, err
-	}
 	rec.Monitor, rec.MonitorStart = selfStart()
 	if err := c.Save(rec); err != nil {
 		return nil, err
 	}
 	rec.spec = spec
 	return rec, nil
+}
+
+// writeSpec writes spec as dir/config.json.
+func writeSpec(dir string, spec *specs.Spec) error {
+	b, err := json.Marshal(spec)
+	if err != nil {
+		return err
+	}
+	return os.WriteFile(filepath.Join(dir, "config.json"), b, 0o600)
+}
+
+// waitSpec waits until the config.json that Create writes is written, and
+// returns the error writing it, if any. Records not made by Create in this
+// process have nothing to wait for.
+func (rec *Record) waitSpec() error {
+	if rec.specWritten != nil {
+		rec.specErr = <-rec.specWritten
+		rec.specWritten = nil
+	}
+	return rec.specErr
 }
 
 // rootfs returns the overlay mount of rec's root filesystem, as Create

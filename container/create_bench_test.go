@@ -21,6 +21,9 @@ func BenchmarkCreate(b *testing.B) {
 		if err != nil {
 			b.Fatal(err)
 		}
+		if err := rec.waitSpec(); err != nil {
+			b.Fatal(err)
+		}
 		b.StopTimer()
 		os.RemoveAll(c.Dir(rec.ID))
 		c.releaseName(trimSlash(rec.Name), rec.ID)

@@ -115,6 +115,10 @@ type Record struct {
 	// spec is the config.json Create wrote, kept for the runtime of the
 	// same process, which then need not read and parse it again.
 	spec *specs.Spec
+	// specWritten reports the end of Create's writing of config.json,
+	// specErr how it ended (see waitSpec).
+	specWritten <-chan error
+	specErr     error
 }
 
 // Containers are the records under <root>/containers.

@@ -61,6 +61,7 @@ func (c *Containers) Run(ctx context.Context, rec *Record, stdio Stdio) (int, er
 	}
 	mounts, err := rootfs(rec)
 	if err != nil {
+		rec.waitSpec()
 		c.removeAll(bg, rec)
 		return 0, startFailure(err)
 	}
@@ -73,6 +74,16 @@ func (c *Containers) Run(ctx context.Context, rec *Record, stdio Stdio) (int, er
 	signal.Notify(sigc, forwardedSignals...)
 	defer signal.Stop(sigc)
 	ctr, err := rt.Create(ctx, rec.ID, c.Dir(rec.ID), opts)
+	// The bundle is complete before the container can start, or be
+	// removed.
+	if werr := rec.waitSpec(); werr != nil && err == nil {
+		rt.Delete(bg, rec.ID, true)
+		ctr.Wait()
+		if ctr.Console != nil {
+			ctr.Console.Close()
+		}
+		err = fmt.Errorf("container %s: write its config.json: %w", shortID(rec.ID), werr)
+	}
 	if err != nil {
 		c.fail(rec, err)
 		cleanup(false)
@@ -244,6 +255,10 @@ func (c *Containers) remove(ctx context.Context, rec *Record, exited bool) error
 // re-executed in its own session) and returns once the container runs, or
 // with the reason it could not start (everything then removed).
 func (c *Containers) StartDetached(ctx context.Context, rec *Record) error {
+	if err := rec.waitSpec(); err != nil {
+		c.removeAll(context.WithoutCancel(ctx), rec)
+		return startFailure(fmt.Errorf("container %s: write its config.json: %w", shortID(rec.ID), err))
+	}
 	exe, err := os.Executable()
 	if err != nil {
 		return startFailure(err)
