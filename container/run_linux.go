@@ -215,7 +215,7 @@ func (c *Containers) remove(ctx context.Context, rec *Record, exited bool) error
 	var rmErr error
 	removed := make(chan struct{})
 	if exited {
-		go func() { rmErr = os.RemoveAll(dir); close(removed) }()
+		go func() { rmErr = removeDir(dir); close(removed) }()
 	}
 	// Killed processes take a moment to leave their cgroup (a zombie
 	// whose new parent has not reaped it yet), so a failed removal is
@@ -242,13 +242,33 @@ func (c *Containers) remove(ctx context.Context, rec *Record, exited bool) error
 				time.Sleep(10 * time.Millisecond)
 			}
 		}
-		rmErr = os.RemoveAll(dir)
+		rmErr = removeDir(dir)
 	}
 	if rmErr != nil {
 		return fmt.Errorf("remove container %s: %w", shortID(rec.ID), rmErr)
 	}
 	c.releaseName(trimSlash(rec.Name), rec.ID)
 	return nil
+}
+
+// removeDir removes a container's directory. Its writable layer and the
+// overlay's work directory go in parallel with the rest: unlinks in
+// different directories do not wait for one another.
+func removeDir(dir string) error {
+	errs := make(chan error, 2)
+	for _, sub := range []string{"upper", "work"} {
+		go func() { errs <- os.RemoveAll(filepath.Join(dir, sub)) }()
+	}
+	var err error
+	for range 2 {
+		if e := <-errs; e != nil && err == nil {
+			err = e
+		}
+	}
+	if err != nil {
+		return err
+	}
+	return os.RemoveAll(dir)
 }
 
 // StartDetached hands a created container to a new monitor process (tabula
