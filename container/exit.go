@@ -24,6 +24,16 @@ func (e *ExitError) ExitCode() int { return e.Code }
 // Stdio are the terminal or pipes of a foreground container or exec.
 type Stdio struct {
 	In, Out, Err *os.File
+	// Signals, for Run, are the signals to relay to the container, caught
+	// beforehand with CatchSignals; when nil, Run catches them itself.
+	Signals *Signals
+}
+
+// Signals are the signals caught for a foreground container (see
+// CatchSignals).
+type Signals struct {
+	c     chan os.Signal
+	ready chan struct{} // closed once they are caught
 }
 
 func trimSlash(s string) string {

@@ -46,6 +46,26 @@ var forwardedSignals = []os.Signal{
 	unix.SIGALRM, unix.SIGCONT, unix.SIGTSTP, unix.SIGTTIN, unix.SIGTTOU, unix.SIGPWR,
 }
 
+// CatchSignals starts catching, in the background, the signals that Run
+// relays to a foreground container's PID 1; Run waits until they are
+// caught before it makes the container. Registering them takes one round
+// trip per signal through the Go runtime's signal thread, about half a
+// millisecond, which this way passes while the container is created.
+func CatchSignals() *Signals {
+	s := &Signals{c: make(chan os.Signal, 16), ready: make(chan struct{})}
+	go func() {
+		signal.Notify(s.c, forwardedSignals...)
+		close(s.ready)
+	}()
+	return s
+}
+
+// Stop stops catching the signals.
+func (s *Signals) Stop() {
+	<-s.ready
+	signal.Stop(s.c)
+}
+
 // Run runs a created container in the foreground: stdio passed through
 // (a pty with Config.Tty), signals forwarded to its PID 1. It returns the
 // container's exit code; with AutoRemove the container is removed after.
@@ -70,9 +90,13 @@ func (c *Containers) Run(ctx context.Context, rec *Record, stdio Stdio) (int, er
 		opts.Stdin = stdio.In
 	}
 	// Signals are caught before the container exists, so none is lost.
-	sigc := make(chan os.Signal, 16)
-	signal.Notify(sigc, forwardedSignals...)
-	defer signal.Stop(sigc)
+	sigs := stdio.Signals
+	if sigs == nil {
+		sigs = CatchSignals()
+		defer sigs.Stop()
+	}
+	<-sigs.ready
+	sigc := sigs.c
 	ctr, err := rt.Create(ctx, rec.ID, c.Dir(rec.ID), opts)
 	// The bundle is complete before the container can start, or be
 	// removed.

@@ -16,6 +16,17 @@ var errNoContainers = fmt.Errorf("containers run on Linux only: %w", errdefs.Err
 func (c *Containers) Run(ctx context.Context, rec *Record, stdio Stdio) (int, error) {
 	return 0, errNoContainers
 }
+
+// CatchSignals catches nothing where containers do not run.
+func CatchSignals() *Signals {
+	s := &Signals{ready: make(chan struct{})}
+	close(s.ready)
+	return s
+}
+
+// Stop does nothing.
+func (s *Signals) Stop() {}
+
 func (c *Containers) StartDetached(ctx context.Context, rec *Record) error { return errNoContainers }
 func (c *Containers) Kill(ctx context.Context, rec *Record, sig syscall.Signal) error {
 	return errNoContainers

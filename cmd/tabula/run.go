@@ -129,6 +129,12 @@ func runContainer(ctx context.Context, g *globalOptions, o *container.Options) e
 }
 
 func startContainer(ctx context.Context, c *container.Containers, src *container.Source, o *container.Options, joined container.Joined) error {
+	var sigs *container.Signals
+	if !o.Detach {
+		// Caught while the container is created, relayed once it runs.
+		sigs = container.CatchSignals()
+		defer sigs.Stop()
+	}
 	rec, err := c.Create(ctx, src, o, joined)
 	if err != nil {
 		return err
@@ -140,7 +146,7 @@ func startContainer(ctx context.Context, c *container.Containers, src *container
 		fmt.Println(rec.ID)
 		return nil
 	}
-	code, err := c.Run(ctx, rec, container.Stdio{In: os.Stdin, Out: os.Stdout, Err: os.Stderr})
+	code, err := c.Run(ctx, rec, container.Stdio{In: os.Stdin, Out: os.Stdout, Err: os.Stderr, Signals: sigs})
 	if err != nil {
 		return err
 	}
