@@ -32,10 +32,7 @@ func (c *Containers) Logs(ctx context.Context, rec *Record, stdout, stderr io.Wr
 	f, err := os.Open(rec.LogPath)
 	if err != nil {
 		if os.IsNotExist(err) {
-			if rec.Config.Tty || rec.State.Status != StatusCreated {
-				return nil // a foreground container: its output went to the terminal
-			}
-			return nil
+			return nil // the container has written nothing yet
 		}
 		return err
 	}

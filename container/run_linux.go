@@ -89,6 +89,18 @@ func (c *Containers) Run(ctx context.Context, rec *Record, stdio Stdio) (int, er
 	if rec.Config.OpenStdin {
 		opts.Stdin = stdio.In
 	}
+	// A container that stays after it exits keeps its output in its log,
+	// as Docker's attached containers do; --rm's output goes straight
+	// through.
+	var logs *foregroundLogs
+	if !rec.HostConfig.AutoRemove {
+		if logs, err = openForegroundLogs(rec, &opts, stdio); err != nil {
+			rec.waitSpec()
+			c.removeAll(bg, rec)
+			return 0, startFailure(err)
+		}
+		defer logs.close()
+	}
 	// Signals are caught before the container exists, so none is lost.
 	sigs := stdio.Signals
 	if sigs == nil {
@@ -117,9 +129,14 @@ func (c *Containers) Run(ctx context.Context, rec *Record, stdio Stdio) (int, er
 	var copied sync.WaitGroup
 	if ctr.Console != nil {
 		console = ctr.Console
-		restore := attachTerminal(ctr.Console, stdio, rec.Config.OpenStdin, &copied)
+		var out io.Writer = stdio.Out
+		if logs != nil {
+			out = logs.terminal(stdio.Out)
+		}
+		restore := attachTerminal(ctr.Console, stdio.In, out, rec.Config.OpenStdin, &copied)
 		defer restore()
 	}
+	logs.started()
 	if err := rt.Start(ctx, rec.ID); err != nil {
 		ctr.Wait()
 		if console != nil {
@@ -147,6 +164,7 @@ func (c *Containers) Run(ctx context.Context, rec *Record, stdio Stdio) (int, er
 	if console != nil {
 		drain(&copied, console)
 	}
+	logs.drain()
 	if err != nil {
 		cleanup(false)
 		return 0, &ExitError{Code: 125, Err: err}
@@ -158,11 +176,12 @@ func (c *Containers) Run(ctx context.Context, rec *Record, stdio Stdio) (int, er
 	return st.Code, nil
 }
 
-// attachTerminal connects a pty master to stdio: raw mode on a terminal
-// stdin, window size forwarded. It returns the function restoring stdin.
-func attachTerminal(console *os.File, stdio Stdio, interactive bool, copied *sync.WaitGroup) func() {
+// attachTerminal connects a pty master to stdin and out: raw mode on a
+// terminal stdin, window size forwarded. It returns the function restoring
+// stdin.
+func attachTerminal(console, stdin *os.File, out io.Writer, interactive bool, copied *sync.WaitGroup) func() {
 	restore := func() {}
-	fd := int(stdio.In.Fd())
+	fd := int(stdin.Fd())
 	if term.IsTerminal(fd) {
 		if w, h, err := term.GetSize(fd); err == nil {
 			pty.Setsize(console, &pty.Winsize{Rows: uint16(h), Cols: uint16(w)})
@@ -183,12 +202,12 @@ func attachTerminal(console *os.File, stdio Stdio, interactive bool, copied *syn
 		}
 	}
 	if interactive {
-		go io.Copy(console, stdio.In)
+		go io.Copy(console, stdin)
 	}
 	copied.Add(1)
 	go func() {
 		defer copied.Done()
-		io.Copy(stdio.Out, console)
+		io.Copy(out, console)
 	}()
 	return restore
 }
@@ -484,11 +503,48 @@ func (c *Containers) monitor(ctx context.Context, rec *Record, report *os.File) 
 	return nil
 }
 
-// logStream is one of a container's outputs the monitor logs.
+// logStream is one of a container's outputs (stdout or stderr) written to
+// its log as JSON lines.
 type logStream struct {
 	name    string
-	fd      int
-	pending []byte
+	fd      int    // the end the monitor reads
+	pending []byte // the start of a line not yet ended
+}
+
+// add logs data line by line to the log (fd log), a line not yet ended
+// waiting for its end (a long one goes out in parts of 16 KiB). line is a
+// buffer for the encoding, returned for the next call.
+func (s *logStream) add(log int, line, data []byte) []byte {
+	for len(data) > 0 {
+		j := bytes.IndexByte(data, '\n')
+		if j < 0 {
+			s.pending = append(s.pending, data...)
+			if len(s.pending) >= 16<<10 {
+				line = s.flush(log, line)
+			}
+			return line
+		}
+		chunk := data[:j+1]
+		if len(s.pending) > 0 {
+			s.pending = append(s.pending, chunk...)
+			chunk = s.pending
+		}
+		line = appendLogLine(line[:0], s.name, chunk)
+		unix.Write(log, line)
+		s.pending = s.pending[:0]
+		data = data[j+1:]
+	}
+	return line
+}
+
+// flush logs the line not yet ended, if any.
+func (s *logStream) flush(log int, line []byte) []byte {
+	if len(s.pending) > 0 {
+		line = appendLogLine(line[:0], s.name, s.pending)
+		unix.Write(log, line)
+		s.pending = s.pending[:0]
+	}
+	return line
 }
 
 // copyLogs writes the container's output to the log file (fd log) as JSON
@@ -542,37 +598,12 @@ func copyLogs(log int, streams []logStream, pidfd int) {
 				continue
 			}
 			if nr <= 0 {
-				if len(s.pending) > 0 {
-					line = appendLogLine(line[:0], s.name, s.pending)
-					unix.Write(log, line)
-					s.pending = s.pending[:0]
-				}
+				line = s.flush(log, line)
 				pfds[i].Fd = -1
 				open--
 				continue
 			}
-			data := buf[:nr]
-			for len(data) > 0 {
-				j := bytes.IndexByte(data, '\n')
-				if j < 0 {
-					s.pending = append(s.pending, data...)
-					if len(s.pending) >= 16<<10 { // a long line goes out in parts
-						line = appendLogLine(line[:0], s.name, s.pending)
-						unix.Write(log, line)
-						s.pending = s.pending[:0]
-					}
-					break
-				}
-				chunk := data[:j+1]
-				if len(s.pending) > 0 {
-					s.pending = append(s.pending, chunk...)
-					chunk = s.pending
-				}
-				line = appendLogLine(line[:0], s.name, chunk)
-				unix.Write(log, line)
-				s.pending = s.pending[:0]
-				data = data[j+1:]
-			}
+			line = s.add(log, line, buf[:nr])
 		}
 		if pfds[len(streams)].Revents != 0 {
 			exited = true
@@ -868,7 +899,7 @@ func (c *Containers) Exec(ctx context.Context, rec *Record, eo ExecOptions, stdi
 	}
 	var copied sync.WaitGroup
 	if proc.Console != nil {
-		restore := attachTerminal(proc.Console, stdio, eo.Interactive, &copied)
+		restore := attachTerminal(proc.Console, stdio.In, stdio.Out, eo.Interactive, &copied)
 		defer restore()
 	}
 	done := make(chan struct{})

@@ -109,3 +109,26 @@ func TestRunFlags(t *testing.T) {
 	e.ok("rm", "int", "deaf")
 	e.assertNothingLeft("")
 }
+
+// TestRunForegroundLogs: a foreground container that stays after it exits
+// has its output in its log, by stream, with or without a terminal, as
+// docker logs shows it; the terminal gets it too.
+func TestRunForegroundLogs(t *testing.T) {
+	e := runEnv(t)
+	r := e.run("run", "--name", "fg", "probe", "print", "out", "err")
+	if r.code != 0 || r.stdout != "out\nunended" || r.stderr != "err\n" {
+		t.Fatalf("run: %s", r)
+	}
+	if l := e.run("logs", "fg"); l.code != 0 || l.stdout != "out\nunended" || l.stderr != "err\n" {
+		t.Errorf("logs of a foreground container: %s", l)
+	}
+	r = e.run("run", "-t", "--name", "fgt", "probe", "print", "out", "err")
+	if r.code != 0 || r.stdout != "out\r\nerr\r\nunended" {
+		t.Fatalf("run -t: %s", r)
+	}
+	if l := e.run("logs", "fgt"); l.code != 0 || l.stdout != r.stdout {
+		t.Errorf("logs of a foreground container with a terminal: %s", l)
+	}
+	e.ok("rm", "fg", "fgt")
+	e.assertNothingLeft("")
+}

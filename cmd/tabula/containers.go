@@ -228,7 +228,7 @@ func newLogsCmd(g *globalOptions) *cobra.Command {
 	var tail string
 	cmd := &cobra.Command{
 		Use:   "logs [flags] CONTAINER",
-		Short: "Print the logs of a detached container",
+		Short: "Print the logs of a container (its stdout and stderr, by stream)",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			o.Tail = -1

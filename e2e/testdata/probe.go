@@ -98,6 +98,12 @@ func main() {
 		period, err := os.ReadFile("/sys/fs/cgroup/cpu/cpu.cfs_period_us")
 		check(err)
 		fmt.Println(strings.TrimSpace(string(quota)), strings.TrimSpace(string(period)))
+	case "print":
+		// print OUT ERR: OUT on stdout, then ERR on stderr, then a line
+		// left unended on stdout.
+		fmt.Println(args[0])
+		fmt.Fprintln(os.Stderr, args[1])
+		fmt.Print("unended")
 	case "exit":
 		n, _ := strconv.Atoi(args[0])
 		os.Exit(n)
