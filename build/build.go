@@ -239,7 +239,7 @@ func (b *builder) image(ctx context.Context, ref string, withTree bool) (*imageS
 		img, err := b.opts.Images.Image(ctx, ref)
 		if err != nil {
 			if errdefs.IsNotFound(err) {
-				return nil, fmt.Errorf("no image %s in the local store (tabula does not pull while building; pull or build it first): %w", ref, errdefs.ErrNotFound)
+				return nil, fmt.Errorf("no image %s in the local store; tabula does not pull: build it, or load it (docker save %s | tabula load): %w", ref, ref, errdefs.ErrNotFound)
 			}
 			return nil, fmt.Errorf("image %s: %w", ref, err)
 		}
