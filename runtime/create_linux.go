@@ -218,19 +218,11 @@ func (r *Runtime) create(ctx context.Context, id, bundle string, opts CreateOpti
 			return nil, err
 		}
 	}
-	c := &Container{ID: id, Pid: pid, proc: ch}
-	if console != nil {
-		if opts.ConsoleSocket != "" {
-			err := sendConsole(opts.ConsoleSocket, console)
-			console.Close()
-			if err != nil {
-				return nil, err
-			}
-		} else {
-			c.Console = console
-		}
+	console, err = handConsole(console, opts.ConsoleSocket)
+	if err != nil {
+		return nil, err
 	}
-	return c, nil
+	return &Container{ID: id, Pid: pid, proc: ch, Console: console}, nil
 }
 
 // compileAsync compiles a seccomp profile in the background.
@@ -399,6 +391,17 @@ func writePidFile(path string, pid int) error {
 		return fmt.Errorf("write pid file: %w", err)
 	}
 	return os.Rename(tmp, path)
+}
+
+// handConsole returns the pty master the caller keeps: nil when there is
+// none or when socket is set, in which case it is sent there and closed.
+func handConsole(console *os.File, socket string) (*os.File, error) {
+	if console == nil || socket == "" {
+		return console, nil
+	}
+	err := sendConsole(socket, console)
+	console.Close()
+	return nil, err
 }
 
 // sendConsole hands the pty master to runc's --console-socket protocol: one

@@ -97,19 +97,11 @@ func (r *Runtime) exec(ctx context.Context, id string, p *specs.Process, opts Ex
 			return nil, err
 		}
 	}
-	out := &Process{Pid: cmd.Process.Pid, proc: ch}
-	if console != nil {
-		if opts.ConsoleSocket != "" {
-			err := sendConsole(opts.ConsoleSocket, console)
-			console.Close()
-			if err != nil {
-				return nil, err
-			}
-		} else {
-			out.Console = console
-		}
+	console, err = handConsole(console, opts.ConsoleSocket)
+	if err != nil {
+		return nil, err
 	}
-	return out, nil
+	return &Process{Pid: cmd.Process.Pid, proc: ch, Console: console}, nil
 }
 
 // execProcess fills what p leaves unset from the container's process:
