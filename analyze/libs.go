@@ -226,38 +226,19 @@ func (l *Loader) compatible(p string, exe *Binary) (*Binary, bool) {
 // realPath resolves the symlinks of the absolute path p inside fsys, as
 // the kernel does for the program it executes; p itself when it cannot.
 func realPath(fsys fs.ReadLinkFS, p string) string {
-	rest := strings.Split(cleanName(p), "/")
-	cur := ""
-	for links := 0; len(rest) > 0; {
-		el := rest[0]
-		rest = rest[1:]
-		switch el {
-		case "", ".":
-			continue
-		case "..":
-			cur = parentName(cur)
-			continue
-		}
-		next := joinName(cur, el)
-		fi, err := fs.Lstat(fsys, next)
+	cur, err := resolveLinks(p, true, func(n string) (fs.FileMode, string, error) {
+		fi, err := fs.Lstat(fsys, n)
 		if err != nil {
-			return p
+			return 0, "", err
 		}
-		if fi.Mode()&fs.ModeSymlink != 0 {
-			if links++; links > maxLinks {
-				return p
-			}
-			target, err := fsys.ReadLink(next)
-			if err != nil {
-				return p
-			}
-			if strings.HasPrefix(target, "/") {
-				cur = ""
-			}
-			rest = append(strings.Split(target, "/"), rest...)
-			continue
+		if fi.Mode()&fs.ModeSymlink == 0 {
+			return fi.Mode(), "", nil
 		}
-		cur = next
+		target, err := fsys.ReadLink(n)
+		return fi.Mode(), target, err
+	})
+	if err != nil {
+		return p
 	}
 	return "/" + cur
 }

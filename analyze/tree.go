@@ -144,6 +144,24 @@ var errLoop = errors.New("too many levels of symbolic links")
 // lookup resolves name inside the tree; follow says whether the last element
 // is followed when it is a symlink.
 func (t *Tree) lookup(name string, follow bool) (*treeEntry, error) {
+	cur, err := resolveLinks(name, follow, func(n string) (fs.FileMode, string, error) {
+		e, ok := t.entries[n]
+		if !ok {
+			return 0, "", fs.ErrNotExist
+		}
+		return e.mode, e.link, nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return t.entries[cur], nil
+}
+
+// resolveLinks resolves the symlinks along name, as the kernel does, and
+// returns the clean path it leads to, without a leading slash. lstat tells
+// the mode of an element (and its target when it is a symlink); follow says
+// whether the last element is followed when it is a symlink.
+func resolveLinks(name string, follow bool, lstat func(name string) (fs.FileMode, string, error)) (string, error) {
 	rest := strings.Split(cleanName(name), "/")
 	cur := ""
 	links := 0
@@ -158,27 +176,27 @@ func (t *Tree) lookup(name string, follow bool) (*treeEntry, error) {
 			continue
 		}
 		next := joinName(cur, el)
-		e, ok := t.entries[next]
-		if !ok {
-			return nil, fs.ErrNotExist
+		mode, link, err := lstat(next)
+		if err != nil {
+			return "", err
 		}
-		if e.mode&fs.ModeSymlink != 0 && (len(rest) > 0 || follow) {
+		if mode&fs.ModeSymlink != 0 && (len(rest) > 0 || follow) {
 			links++
 			if links > maxLinks {
-				return nil, errLoop
+				return "", errLoop
 			}
-			if strings.HasPrefix(e.link, "/") {
+			if strings.HasPrefix(link, "/") {
 				cur = ""
 			}
-			rest = append(strings.Split(e.link, "/"), rest...)
+			rest = append(strings.Split(link, "/"), rest...)
 			continue
 		}
-		if len(rest) > 0 && !e.mode.IsDir() {
-			return nil, fmt.Errorf("%s: not a directory", next)
+		if len(rest) > 0 && !mode.IsDir() {
+			return "", fmt.Errorf("%s: not a directory", next)
 		}
 		cur = next
 	}
-	return t.entries[cur], nil
+	return cur, nil
 }
 
 func parentName(n string) string {
