@@ -498,11 +498,22 @@ func (s *Store) resolve(ctx context.Context, ref string) (Entry, bool, error) {
 // Image returns the image that ref names (see Resolve); its blobs are read
 // lazily and verified against their digests as they are read.
 func (s *Store) Image(ctx context.Context, ref string) (v1.Image, error) {
+	_, img, err := s.ResolveImage(ctx, ref)
+	return img, err
+}
+
+// ResolveImage returns both the entry (see Resolve) and the image (see
+// Image) that ref names, from one reading of the index.
+func (s *Store) ResolveImage(ctx context.Context, ref string) (Entry, v1.Image, error) {
 	e, err := s.Resolve(ctx, ref)
 	if err != nil {
-		return nil, err
+		return Entry{}, nil, err
 	}
-	return s.imageOf(e.Manifest)
+	img, err := s.imageOf(e.Manifest)
+	if err != nil {
+		return Entry{}, nil, err
+	}
+	return e, img, nil
 }
 
 // BrokenImage is an image of the index that cannot be read: a manifest or

@@ -129,7 +129,7 @@ func isHostFile(ctx context.Context, st *store.Store, arg string) bool {
 
 // doctorImage checks an image of the store.
 func doctorImage(ctx context.Context, st *store.Store, ref string) (analyze.Report, error) {
-	img, err := st.Image(ctx, ref)
+	e, img, err := st.ResolveImage(ctx, ref)
 	if err != nil {
 		if strings.ContainsAny(ref, "/.") {
 			return analyze.Report{}, fmt.Errorf("%s is neither a file of this machine nor an image of the store: %w", ref, err)
@@ -137,7 +137,7 @@ func doctorImage(ctx context.Context, st *store.Store, ref string) (analyze.Repo
 		return analyze.Report{}, err
 	}
 	name := ref
-	if e, err := st.Resolve(ctx, ref); err == nil && len(e.Names) > 0 {
+	if len(e.Names) > 0 {
 		name = e.Names[0]
 	}
 	return analyze.CheckImage(ctx, name, img, analyze.Options{})

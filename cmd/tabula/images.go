@@ -447,11 +447,7 @@ func newImageInspectCmd(g *globalOptions) *cobra.Command {
 }
 
 func inspectImage(ctx context.Context, st *store.Store, ref string) (imageInspect, error) {
-	e, err := st.Resolve(ctx, ref)
-	if err != nil {
-		return imageInspect{}, err
-	}
-	img, err := st.Image(ctx, e.Manifest.Digest.String())
+	e, img, err := st.ResolveImage(ctx, ref)
 	if err != nil {
 		return imageInspect{}, err
 	}
@@ -540,11 +536,7 @@ func runHistory(ctx context.Context, g *globalOptions, ref string, noTrunc, quie
 	if err != nil {
 		return err
 	}
-	e, err := st.Resolve(ctx, ref)
-	if err != nil {
-		return err
-	}
-	img, err := st.Image(ctx, e.Manifest.Digest.String())
+	e, img, err := st.ResolveImage(ctx, ref)
 	if err != nil {
 		return err
 	}
@@ -983,11 +975,7 @@ func runSave(cmd *cobra.Command, g *globalOptions, output, format string, refs [
 	}
 	var images []archive.Named
 	for _, ref := range refs {
-		e, err := st.Resolve(ctx, ref)
-		if err != nil {
-			return err
-		}
-		img, err := st.Image(ctx, e.Manifest.Digest.String())
+		e, img, err := st.ResolveImage(ctx, ref)
 		if err != nil {
 			return err
 		}
