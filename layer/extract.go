@@ -60,21 +60,14 @@ func Extract(ctx context.Context, r io.Reader, dir string, opts ExtractOptions) 
 		return err
 	}
 	x := &extractor{root: root, opts: opts, written: map[string]bool{}}
-	tr := tar.NewReader(r)
-	for {
-		if err := ctx.Err(); err != nil {
-			return err
-		}
-		h, err := tr.Next()
-		if err == io.EOF {
-			break
-		}
-		if err != nil {
-			return fmt.Errorf("read tar: %w", err)
-		}
-		if err := x.entry(h, tr); err != nil {
+	err = Walk(ctx, r, func(h *tar.Header, content io.Reader) error {
+		if err := x.entry(h, content); err != nil {
 			return fmt.Errorf("extract %q: %w", h.Name, err)
 		}
+		return nil
+	})
+	if err != nil {
+		return err
 	}
 	// Directory times last: creating their contents changed them.
 	for i := len(x.dirs) - 1; i >= 0; i-- {

@@ -1,7 +1,6 @@
 package store
 
 import (
-	"archive/tar"
 	"context"
 	"encoding/json"
 	"errors"
@@ -234,19 +233,9 @@ func (s *Store) layerContentSize(ctx context.Context, ld v1.Descriptor) (int64, 
 		return 0, err
 	}
 	defer r.Close()
-	tr := tar.NewReader(ctxReader{ctx, r})
-	var n int64
-	for {
-		h, err := tr.Next()
-		if err == io.EOF {
-			break
-		}
-		if err != nil {
-			return 0, err
-		}
-		if h.Typeflag == tar.TypeReg {
-			n += h.Size
-		}
+	n, err := layer.ContentSize(ctx, ctxReader{ctx, r})
+	if err != nil {
+		return 0, err
 	}
 	// Drain, so that the blob's digest is verified.
 	if _, err := io.Copy(io.Discard, rc); err != nil {

@@ -23,6 +23,7 @@ import (
 	"github.com/tabula-dev/tabula/archive"
 	"github.com/tabula-dev/tabula/container"
 	"github.com/tabula-dev/tabula/errdefs"
+	"github.com/tabula-dev/tabula/layer"
 	"github.com/tabula-dev/tabula/store"
 )
 
@@ -616,14 +617,12 @@ func runHistory(ctx context.Context, g *globalOptions, ref string, noTrunc, quie
 // layerContentSize sums the sizes of a layer's regular files, as Docker
 // counts an image's SIZE.
 func layerContentSize(ctx context.Context, l v1.Layer) (int64, error) {
-	var n int64
-	err := walkLayer(ctx, l, func(h *tar.Header) error {
-		if h.Typeflag == tar.TypeReg {
-			n += h.Size
-		}
-		return nil
-	})
-	return n, err
+	rc, err := l.Uncompressed()
+	if err != nil {
+		return 0, err
+	}
+	defer rc.Close()
+	return layer.ContentSize(ctx, rc)
 }
 
 // walkLayer calls fn for each entry of a layer's tar, reading the whole
@@ -634,21 +633,9 @@ func walkLayer(ctx context.Context, l v1.Layer, fn func(h *tar.Header) error) er
 		return err
 	}
 	defer rc.Close()
-	tr := tar.NewReader(rc)
-	for {
-		if err := ctx.Err(); err != nil {
-			return err
-		}
-		h, err := tr.Next()
-		if err == io.EOF {
-			break
-		}
-		if err != nil {
-			return err
-		}
-		if err := fn(h); err != nil {
-			return err
-		}
+	err = layer.Walk(ctx, rc, func(h *tar.Header, _ io.Reader) error { return fn(h) })
+	if err != nil {
+		return err
 	}
 	_, err = io.Copy(io.Discard, rc)
 	return err
