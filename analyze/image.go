@@ -146,7 +146,7 @@ func spillLayer(ctx context.Context, l v1.Layer, index int, tempDir string) (out
 			return out
 		}
 		rec := record{h: h, off: off}
-		if h.Typeflag == tar.TypeReg || h.Typeflag == tar.TypeRegA {
+		if h.Typeflag == tar.TypeReg {
 			n, err := io.Copy(w, tr)
 			if err != nil {
 				out.err = fmt.Errorf("read %s in layer %d (%s): %w", h.Name, index+1, d, err)
@@ -193,7 +193,7 @@ func (it *ImageTree) apply(r spilledLayer, index int, l v1.Layer) error {
 		it.addParents(name)
 		e := &treeEntry{name: name, mode: h.FileInfo().Mode(), modTime: h.ModTime, uid: h.Uid, gid: h.Gid}
 		switch h.Typeflag {
-		case tar.TypeReg, tar.TypeRegA:
+		case tar.TypeReg:
 			e.size = h.Size
 			f, off, size := r.spill, rec.off, h.Size
 			e.content = func() (ReadAtCloser, error) {

@@ -281,7 +281,7 @@ func applyLayer(ctx context.Context, t *tree, l v1.Layer, sp *spool) error {
 			Linkname: h.Linkname, Devmajor: h.Devmajor, Devminor: h.Devminor,
 		}}
 		switch h.Typeflag {
-		case tar.TypeReg, tar.TypeRegA:
+		case tar.TypeReg:
 			e.Open, e.Size, e.digest, err = sp.add(tr)
 			if err != nil {
 				return err

@@ -139,7 +139,7 @@ func (x *extractor) entry(h *tar.Header, r io.Reader) error {
 		if err := os.Mkdir(target, 0o700); err != nil && !errors.Is(err, fs.ErrExist) {
 			return err
 		}
-	case tar.TypeReg, tar.TypeRegA:
+	case tar.TypeReg:
 		if err := writeFile(target, r); err != nil {
 			return err
 		}

@@ -807,7 +807,7 @@ func runImageFiles(ctx context.Context, g *globalOptions, ref, format string, st
 
 func tarType(t byte) string {
 	switch t {
-	case tar.TypeReg, tar.TypeRegA:
+	case tar.TypeReg:
 		return "file"
 	case tar.TypeDir:
 		return "dir"
