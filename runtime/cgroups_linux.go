@@ -90,7 +90,7 @@ func newCgroup(path string, res *specs.LinuxResources) (*containerCgroup, error)
 	}
 	// The systemd named hierarchy only tracks; skip it so that the
 	// container never shows up in systemd's tree.
-	cg, err := cgroup1.New(cgroup1.StaticPath(path), res, cgroup1.WithHiearchy(hostV1Hierarchy))
+	cg, err := cgroup1.New(cgroup1.StaticPath(path), res, cgroup1.WithHierarchy(hostV1Hierarchy))
 	if err != nil {
 		return nil, fmt.Errorf("create cgroup %s: %w", path, err)
 	}
@@ -152,7 +152,7 @@ func loadCgroup(path string) (*containerCgroup, error) {
 		c.v2 = m
 		return c, nil
 	}
-	cg, err := cgroup1.Load(cgroup1.StaticPath(path), cgroup1.WithHiearchy(hostV1Hierarchy))
+	cg, err := cgroup1.Load(cgroup1.StaticPath(path), cgroup1.WithHierarchy(hostV1Hierarchy))
 	if err != nil {
 		return nil, err
 	}
