@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -100,10 +99,7 @@ func newPsCmd(g *globalOptions) *cobra.Command {
 				if format != "json" {
 					return writeTemplate(out, format, rows)
 				}
-				enc := json.NewEncoder(out)
-				for _, row := range rows {
-					enc.Encode(row)
-				}
+				return writeJSONLines(out, rows)
 			case format == "" || format == "table":
 				tw := tabwriter.NewWriter(out, 0, 0, 3, ' ', 0)
 				fmt.Fprintln(tw, "CONTAINER ID\tIMAGE\tCOMMAND\tCREATED\tSTATUS\tNAMES")
@@ -425,15 +421,7 @@ func newInspectContainerCmd(g *globalOptions) *cobra.Command {
 				}
 				out = append(out, rec)
 			}
-			if isTemplate(format) {
-				return writeTemplate(cmd.OutOrStdout(), format, out)
-			}
-			b, err := json.MarshalIndent(out, "", "    ")
-			if err != nil {
-				return err
-			}
-			_, err = fmt.Fprintf(cmd.OutOrStdout(), "%s\n", b)
-			return err
+			return writeInspect(cmd.OutOrStdout(), format, out)
 		},
 	}
 	cmd.Flags().StringVarP(&format, "format", "f", "", "json or a Go template such as '{{.State.Pid}}'")

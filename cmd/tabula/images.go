@@ -94,6 +94,32 @@ func writeTemplate[T any](w io.Writer, f string, values []T) error {
 	return nil
 }
 
+// writeJSONLines writes one JSON object a line, as docker's --format json
+// lists do.
+func writeJSONLines[T any](w io.Writer, values []T) error {
+	enc := json.NewEncoder(w)
+	for _, v := range values {
+		if err := enc.Encode(v); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// writeInspect writes values as docker inspect does: through the --format
+// template, or as one indented JSON array.
+func writeInspect[T any](w io.Writer, format string, values []T) error {
+	if isTemplate(format) {
+		return writeTemplate(w, format, values)
+	}
+	b, err := json.MarshalIndent(values, "", "    ")
+	if err != nil {
+		return err
+	}
+	_, err = fmt.Fprintf(w, "%s\n", b)
+	return err
+}
+
 // humanSize prints a size as Docker does: three significant digits,
 // decimal units ("0B", "153kB", "5.32MB").
 func humanSize(n int64) string {
@@ -331,13 +357,7 @@ func runImages(ctx context.Context, g *globalOptions, o *imagesOptions, args []s
 	case isTemplate(o.format):
 		return writeTemplate(stdout, o.format, rows)
 	case o.format == "json":
-		enc := json.NewEncoder(stdout)
-		for _, r := range rows {
-			if err := enc.Encode(r); err != nil {
-				return err
-			}
-		}
-		return nil
+		return writeJSONLines(stdout, rows)
 	}
 	tw := tabwriter.NewWriter(stdout, 10, 1, 3, ' ', 0)
 	if o.digests {
@@ -429,17 +449,9 @@ func newImageInspectCmd(g *globalOptions) *cobra.Command {
 				}
 				out = append(out, ii)
 			}
-			if isTemplate(format) {
-				if err := writeTemplate(cmd.OutOrStdout(), format, out); err != nil {
-					return err
-				}
-				return errors.Join(errs...)
-			}
-			b, err := json.MarshalIndent(out, "", "    ")
-			if err != nil {
+			if err := writeInspect(cmd.OutOrStdout(), format, out); err != nil {
 				return err
 			}
-			fmt.Fprintln(cmd.OutOrStdout(), string(b))
 			return errors.Join(errs...)
 		},
 	}
@@ -598,13 +610,7 @@ func runHistory(ctx context.Context, g *globalOptions, ref string, noTrunc, quie
 	case isTemplate(format):
 		return writeTemplate(stdout, format, rows)
 	case format == "json":
-		enc := json.NewEncoder(stdout)
-		for _, r := range rows {
-			if err := enc.Encode(r); err != nil {
-				return err
-			}
-		}
-		return nil
+		return writeJSONLines(stdout, rows)
 	}
 	tw := tabwriter.NewWriter(stdout, 10, 1, 3, ' ', 0)
 	fmt.Fprintln(tw, "IMAGE\tCREATED\tCREATED BY\tSIZE\tCOMMENT")
