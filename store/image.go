@@ -39,13 +39,9 @@ func (i *storedImage) configDiffIDs() []v1.Hash {
 }
 
 func (s *Store) imageOf(desc v1.Descriptor) (v1.Image, error) {
-	raw, err := s.readBlob(desc.Digest, desc.Size)
+	m, raw, err := s.rawManifest(desc)
 	if err != nil {
-		return nil, fmt.Errorf("read manifest: %w", err)
-	}
-	m, err := v1.ParseManifest(bytesReader(raw))
-	if err != nil {
-		return nil, fmt.Errorf("manifest %s: %v: %w", desc.Digest, err, errdefs.ErrCorrupt)
+		return nil, err
 	}
 	return partial.CompressedToImage(&storedImage{s: s, desc: withoutName(desc), raw: raw, manifest: m})
 }

@@ -386,15 +386,22 @@ func (s *Store) entry(ctx context.Context, g *group) (Entry, *v1.Manifest, error
 }
 
 func (s *Store) manifest(d v1.Descriptor) (*v1.Manifest, error) {
+	m, _, err := s.rawManifest(d)
+	return m, err
+}
+
+// rawManifest reads and parses the manifest d describes, and also returns
+// its bytes.
+func (s *Store) rawManifest(d v1.Descriptor) (*v1.Manifest, []byte, error) {
 	b, err := s.readBlob(d.Digest, d.Size)
 	if err != nil {
-		return nil, fmt.Errorf("read manifest: %w", err)
+		return nil, nil, fmt.Errorf("read manifest: %w", err)
 	}
 	m, err := v1.ParseManifest(bytesReader(b))
 	if err != nil {
-		return nil, fmt.Errorf("manifest %s: %v: %w", d.Digest, err, errdefs.ErrCorrupt)
+		return nil, nil, fmt.Errorf("manifest %s: %v: %w", d.Digest, err, errdefs.ErrCorrupt)
 	}
-	return m, nil
+	return m, b, nil
 }
 
 func (s *Store) config(m *v1.Manifest) (*v1.ConfigFile, error) {
