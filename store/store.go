@@ -108,7 +108,8 @@ type Entry struct {
 	// ID is the config digest, as Docker's IMAGE ID.
 	ID      v1.Hash
 	Created time.Time
-	// Size is the sum of the layers' uncompressed sizes, as Docker's SIZE.
+	// Size is the sum of the sizes of the regular files in the layers, as
+	// Docker's SIZE (see contentSize).
 	Size int64
 }
 
