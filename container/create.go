@@ -37,6 +37,9 @@ type Source struct {
 
 // ImageSource unpacks img's layers and returns them as a Source.
 func (c *Containers) ImageSource(ctx context.Context, ref string, img v1.Image) (*Source, error) {
+	if err := needRoot("run a container"); err != nil {
+		return nil, err // unpacking keeps the layers' owners
+	}
 	cf, err := img.ConfigFile()
 	if err != nil {
 		return nil, fmt.Errorf("image %s: read its config: %w", ref, err)
@@ -61,6 +64,9 @@ type Joined map[specs.LinuxNamespaceType]int // namespace → PID whose namespac
 // spec, the /etc files and the writable layer, and its record in state
 // created. Every failure removes what was made, name included.
 func (c *Containers) Create(ctx context.Context, src *Source, opts *Options, joined Joined) (_ *Record, retErr error) {
+	if err := needRoot("run a container"); err != nil {
+		return nil, err
+	}
 	res, err := opts.parseResources()
 	if err != nil {
 		return nil, err
@@ -621,4 +627,13 @@ func Joinable(rec *Record, what string) (int, error) {
 		return 0, fmt.Errorf("%s: container %s is %s, not running: %w", what, strings.TrimPrefix(rec.Name, "/"), rec.State.Status, errdefs.ErrFailedPrecondition)
 	}
 	return rec.State.Pid, nil
+}
+
+// needRoot fails, saying why, unless tabula runs as root: namespaces,
+// mounts and cgroups are root's (tabula has no rootless mode).
+func needRoot(what string) error {
+	if os.Geteuid() != 0 {
+		return fmt.Errorf("to %s tabula must run as root (it has no rootless mode): use sudo: %w", what, errdefs.ErrFailedPrecondition)
+	}
+	return nil
 }

@@ -851,6 +851,9 @@ func (c *Containers) Wait(ctx context.Context, rec *Record) (int, error) {
 // Exec runs a process inside rec's running container and returns its exit
 // code.
 func (c *Containers) Exec(ctx context.Context, rec *Record, eo ExecOptions, stdio Stdio) (int, error) {
+	if err := needRoot("exec in a container"); err != nil {
+		return 0, &ExitError{Code: 125, Err: err}
+	}
 	if rec.State.Status != StatusRunning {
 		return 0, &ExitError{Code: 125, Err: fmt.Errorf("container %s is not running: %w", trimSlash(rec.Name), errdefs.ErrFailedPrecondition)}
 	}

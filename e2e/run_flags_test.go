@@ -2,8 +2,10 @@ package e2e
 
 import (
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 )
 
@@ -131,4 +133,39 @@ func TestRunForegroundLogs(t *testing.T) {
 	}
 	e.ok("rm", "fg", "fgt")
 	e.assertNothingLeft("")
+}
+
+// TestRunNeedsRoot: run by another user, tabula says it needs root rather
+// than failing on the first mount or chown.
+func TestRunNeedsRoot(t *testing.T) {
+	e := runEnv(t)
+	dir, err := os.MkdirTemp("", "tabula-nonroot-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer os.RemoveAll(dir)
+	exe := filepath.Join(dir, "tabula")
+	if err := os.WriteFile(exe, mustRead(t, tabulaBin()), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(dir, 0o777); err != nil {
+		t.Fatal(err)
+	}
+	// The store the other user reads: a copy of the test's, theirs.
+	root := filepath.Join(dir, "root")
+	if out, err := exec.Command("cp", "-a", e.root, root).CombinedOutput(); err != nil {
+		t.Fatalf("cp: %v: %s", err, out)
+	}
+	if out, err := exec.Command("chown", "-R", "65534:65534", root).CombinedOutput(); err != nil {
+		t.Fatalf("chown: %v: %s", err, out)
+	}
+	cmd := exec.Command(exe, "--root", root, "run", "--rm", "hello")
+	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 65534, Gid: 65534}}
+	out, err := cmd.CombinedOutput()
+	if cmd.ProcessState == nil || cmd.ProcessState.ExitCode() != 125 || !strings.Contains(string(out), "must run as root") {
+		t.Errorf("run as uid 65534: %v: %s", err, out)
+	}
+	if ents, _ := os.ReadDir(filepath.Join(root, "layers")); len(ents) != 0 {
+		t.Errorf("layers unpacked by a refused run: %v", ents)
+	}
 }
