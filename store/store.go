@@ -691,21 +691,21 @@ func (s *Store) RemoveWith(ctx context.Context, ref string, o RemoveOptions) ([]
 					user = stopped
 				}
 				return false, fmt.Errorf("conflict: unable to remove repository reference %q (must force) - container %s is using its referenced image %s; remove the container first, or use -f to untag it: %w",
-					ref, user, shortID(e.ID), errdefs.ErrFailedPrecondition)
+					ref, user, ShortID(e.ID), errdefs.ErrFailedPrecondition)
 			}
 			untag = map[string]bool{n: true}
 		} else {
 			if running != "" {
 				return false, fmt.Errorf("conflict: unable to delete %s (cannot be forced) - image is being used by running container %s; stop and remove the container first: %w",
-					shortID(e.ID), running, errdefs.ErrFailedPrecondition)
+					ShortID(e.ID), running, errdefs.ErrFailedPrecondition)
 			}
 			if stopped != "" && !o.Force {
 				return false, fmt.Errorf("conflict: unable to delete %s (must be forced) - image is being used by stopped container %s; remove the container first, or use -f: %w",
-					shortID(e.ID), stopped, errdefs.ErrFailedPrecondition)
+					ShortID(e.ID), stopped, errdefs.ErrFailedPrecondition)
 			}
 			if len(names) > 1 && !o.Force {
 				return false, fmt.Errorf("image %s is tagged %s; remove the tags, or use -f to remove it with all of them: %w",
-					shortID(e.ID), strings.Join(names, ", "), errdefs.ErrFailedPrecondition)
+					ShortID(e.ID), strings.Join(names, ", "), errdefs.ErrFailedPrecondition)
 			}
 			untag = map[string]bool{}
 			for _, n := range names {
@@ -786,7 +786,8 @@ func shortContainerID(id string) string {
 	return id
 }
 
-func shortID(h v1.Hash) string {
+// ShortID is an image ID as Docker prints it: the first 12 hex digits.
+func ShortID(h v1.Hash) string {
 	if len(h.Hex) < 12 {
 		return h.Hex
 	}

@@ -16,6 +16,7 @@ import (
 
 	"github.com/tabula-dev/tabula/analyze"
 	"github.com/tabula-dev/tabula/errdefs"
+	"github.com/tabula-dev/tabula/store"
 )
 
 // buildCheck is `tabula build --check`: what the doctor's findings on the
@@ -122,7 +123,7 @@ func checkedName(tags []string, id v1.Hash) string {
 	if len(tags) > 0 {
 		return tags[0]
 	}
-	return "image " + strings.TrimPrefix(id.String(), "sha256:")[:12]
+	return "image " + store.ShortID(id)
 }
 
 // doctorReports are the doctor's reports on images, one file each under

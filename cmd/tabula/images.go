@@ -173,13 +173,6 @@ func createdSince(t time.Time, now time.Time) string {
 	return humanDuration(now.Sub(t)) + " ago"
 }
 
-func shortHex(h v1.Hash) string {
-	if len(h.Hex) < 12 {
-		return h.Hex
-	}
-	return h.Hex[:12]
-}
-
 // --- images / image ls ---
 
 type imagesOptions struct {
@@ -334,7 +327,7 @@ func runImages(ctx context.Context, g *globalOptions, o *imagesOptions, args []s
 			}
 			id := e.ID.String()
 			if !o.noTrunc {
-				id = shortHex(e.ID)
+				id = store.ShortID(e.ID)
 			}
 			created := ""
 			if !e.Created.IsZero() {
@@ -596,7 +589,7 @@ func runHistory(ctx context.Context, g *globalOptions, ref string, noTrunc, quie
 		rows[i], rows[j] = rows[j], rows[i]
 	}
 	if len(rows) > 0 {
-		rows[0].ID = shortHex(e.ID)
+		rows[0].ID = store.ShortID(e.ID)
 		if noTrunc {
 			rows[0].ID = e.ID.String()
 		}
