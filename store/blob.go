@@ -100,7 +100,7 @@ func (s *Store) ingest(ctx context.Context, want v1.Hash, size int64, r io.Reade
 func (s *Store) ingestBytes(ctx context.Context, b []byte) (v1.Hash, error) {
 	sum := sha256.Sum256(b)
 	h := v1.Hash{Algorithm: "sha256", Hex: hex.EncodeToString(sum[:])}
-	return h, s.ingest(ctx, h, int64(len(b)), bytesReader(b))
+	return h, s.ingest(ctx, h, int64(len(b)), bytes.NewReader(b))
 }
 
 // openBlob opens a committed blob whose reads are verified against digest
@@ -186,5 +186,3 @@ func (c ctxReader) Read(p []byte) (int, error) {
 	}
 	return c.r.Read(p)
 }
-
-func bytesReader(b []byte) io.Reader { return bytes.NewReader(b) }

@@ -1,6 +1,7 @@
 package store
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -233,7 +234,7 @@ func (s *Store) mark(d v1.Descriptor, live map[string]bool, depth int) error {
 		}
 		return nil
 	}
-	m, err := v1.ParseManifest(bytesReader(b))
+	m, err := v1.ParseManifest(bytes.NewReader(b))
 	if err != nil {
 		return fmt.Errorf("manifest %s: %v: %w", d.Digest, err, errdefs.ErrCorrupt)
 	}

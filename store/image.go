@@ -1,6 +1,7 @@
 package store
 
 import (
+	"bytes"
 	"fmt"
 	"io"
 	"sync"
@@ -30,7 +31,7 @@ func (i *storedImage) configDiffIDs() []v1.Hash {
 		if err != nil {
 			return
 		}
-		cfg, err := v1.ParseConfigFile(bytesReader(raw))
+		cfg, err := v1.ParseConfigFile(bytes.NewReader(raw))
 		if err == nil && len(cfg.RootFS.DiffIDs) == len(i.manifest.Layers) {
 			i.diffIDs = cfg.RootFS.DiffIDs
 		}

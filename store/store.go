@@ -1,6 +1,7 @@
 package store
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -129,7 +130,7 @@ func (s *Store) Write(ctx context.Context, img v1.Image, names ...string) (v1.De
 	if err != nil {
 		return v1.Descriptor{}, fmt.Errorf("store image: read its manifest: %w", err)
 	}
-	manifest, err := v1.ParseManifest(bytesReader(rawManifest))
+	manifest, err := v1.ParseManifest(bytes.NewReader(rawManifest))
 	if err != nil {
 		return v1.Descriptor{}, fmt.Errorf("store image: parse its manifest: %v: %w", err, errdefs.ErrInvalidArgument)
 	}
@@ -169,7 +170,7 @@ func (s *Store) Write(ctx context.Context, img v1.Image, names ...string) (v1.De
 		if err != nil {
 			return v1.Descriptor{}, fmt.Errorf("store image: read its config: %w", err)
 		}
-		if err := s.ingest(ctx, manifest.Config.Digest, manifest.Config.Size, bytesReader(rawConfig)); err != nil {
+		if err := s.ingest(ctx, manifest.Config.Digest, manifest.Config.Size, bytes.NewReader(rawConfig)); err != nil {
 			return v1.Descriptor{}, fmt.Errorf("store image config: %w", err)
 		}
 		for i, ld := range manifest.Layers {
@@ -398,7 +399,7 @@ func (s *Store) rawManifest(d v1.Descriptor) (*v1.Manifest, []byte, error) {
 	if err != nil {
 		return nil, nil, fmt.Errorf("read manifest: %w", err)
 	}
-	m, err := v1.ParseManifest(bytesReader(b))
+	m, err := v1.ParseManifest(bytes.NewReader(b))
 	if err != nil {
 		return nil, nil, fmt.Errorf("manifest %s: %v: %w", d.Digest, err, errdefs.ErrCorrupt)
 	}
@@ -410,7 +411,7 @@ func (s *Store) config(m *v1.Manifest) (*v1.ConfigFile, error) {
 	if err != nil {
 		return nil, fmt.Errorf("read image config: %w", err)
 	}
-	cfg, err := v1.ParseConfigFile(bytesReader(b))
+	cfg, err := v1.ParseConfigFile(bytes.NewReader(b))
 	if err != nil {
 		return nil, fmt.Errorf("image config %s: %v: %w", m.Config.Digest, err, errdefs.ErrCorrupt)
 	}
