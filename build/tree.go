@@ -5,7 +5,6 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
-	"errors"
 	"fmt"
 	"io"
 	"io/fs"
@@ -246,22 +245,11 @@ func applyLayer(ctx context.Context, t *tree, l v1.Layer, sp *spool) error {
 		return err
 	}
 	defer rc.Close()
-	tr := tar.NewReader(rc)
 	opaque := map[string]bool{}
-	for {
-		if err := ctx.Err(); err != nil {
-			return err
-		}
-		h, err := tr.Next()
-		if errors.Is(err, io.EOF) {
-			return nil
-		}
-		if err != nil {
-			return err
-		}
+	return layer.Walk(ctx, rc, func(h *tar.Header, content io.Reader) error {
 		p, err := layer.CleanPath(h.Name)
 		if err != nil || p == "" {
-			continue
+			return nil
 		}
 		dir, base := path.Split(p)
 		dir = strings.TrimSuffix(dir, "/")
@@ -270,11 +258,11 @@ func applyLayer(ctx context.Context, t *tree, l v1.Layer, sp *spool) error {
 				t.removeChildren(dir)
 				opaque[dir] = true
 			}
-			continue
+			return nil
 		}
 		if strings.HasPrefix(base, ".wh.") {
 			t.remove(path.Join(dir, strings.TrimPrefix(base, ".wh.")))
-			continue
+			return nil
 		}
 		e := &entry{File: layer.File{
 			Path: p, Mode: tarFileMode(h), UID: h.Uid, GID: h.Gid, ModTime: h.ModTime,
@@ -282,18 +270,18 @@ func applyLayer(ctx context.Context, t *tree, l v1.Layer, sp *spool) error {
 		}}
 		switch h.Typeflag {
 		case tar.TypeReg:
-			e.Open, e.Size, e.digest, err = sp.add(tr)
+			e.Open, e.Size, e.digest, err = sp.add(content)
 			if err != nil {
 				return err
 			}
 		case tar.TypeLink:
 			target, err := layer.CleanPath(h.Linkname)
 			if err != nil {
-				continue
+				return nil
 			}
 			te := t.get(target)
 			if te == nil || !te.Mode.IsRegular() {
-				continue
+				return nil
 			}
 			// A hard link reads as the file it links to.
 			c := *te
@@ -301,15 +289,16 @@ func applyLayer(ctx context.Context, t *tree, l v1.Layer, sp *spool) error {
 			e = &c
 		case tar.TypeDir, tar.TypeSymlink, tar.TypeChar, tar.TypeBlock, tar.TypeFifo:
 		default:
-			continue
+			return nil
 		}
 		if old := t.get(p); old != nil && old.Mode.IsDir() && e.Mode.IsDir() {
 			// a directory entry over a directory keeps what is below it
 			t.files[p] = e
-			continue
+			return nil
 		}
 		t.put(e)
-	}
+		return nil
+	})
 }
 
 // tarFileMode is the fs.FileMode of a tar header: type and permission bits.
