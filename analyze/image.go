@@ -107,7 +107,11 @@ func OpenImage(ctx context.Context, img v1.Image, tempDir string) (*ImageTree, e
 // blob with the layer package's fast decoders when it is compressed.
 func layerStream(l v1.Layer) (io.ReadCloser, error) {
 	if rc, err := l.Compressed(); err == nil {
-		return layer.Decompress(rc)
+		d, err := layer.Decompress(rc)
+		if err != nil {
+			rc.Close()
+		}
+		return d, err
 	}
 	return l.Uncompressed()
 }
@@ -156,6 +160,11 @@ func spillLayer(ctx context.Context, l v1.Layer, index int, tempDir string) (out
 			off += n
 		}
 		out.records = append(out.records, rec)
+	}
+	// Read past the end marker: the store checks a blob's digest at its end.
+	if _, err := io.Copy(io.Discard, rc); err != nil {
+		out.err = fmt.Errorf("read layer %d (%s): %w", index+1, d, err)
+		return out
 	}
 	if err := w.Flush(); err != nil {
 		out.err = fmt.Errorf("write layer %d's content to a temporary file: %w", index+1, err)

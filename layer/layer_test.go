@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/sha256"
+	"errors"
 	"fmt"
 	"io"
 	"io/fs"
@@ -373,3 +374,27 @@ func FuzzExtract(f *testing.F) {
 		}
 	})
 }
+
+// TestWalkReadsToTheEnd: Walk reads past the archive's end marker, so a
+// reader that fails at its end (a blob whose digest does not match) fails
+// the walk, not only the entries.
+func TestWalkReadsToTheEnd(t *testing.T) {
+	var b bytes.Buffer
+	if err := WriteTar(context.Background(), &b, []File{regular("a", "x")}, Options{}); err != nil {
+		t.Fatal(err)
+	}
+	bad := errors.New("digest mismatch")
+	r := io.MultiReader(bytes.NewReader(b.Bytes()), &failingReader{bad})
+	n := 0
+	err := Walk(context.Background(), r, func(h *tar.Header, _ io.Reader) error { n++; return nil })
+	if !errors.Is(err, bad) || n != 1 {
+		t.Errorf("Walk over a stream failing after the end marker: %v after %d entries", err, n)
+	}
+	if _, err := ContentSize(context.Background(), io.MultiReader(bytes.NewReader(b.Bytes()), &failingReader{bad})); !errors.Is(err, bad) {
+		t.Errorf("ContentSize: %v", err)
+	}
+}
+
+type failingReader struct{ err error }
+
+func (f *failingReader) Read([]byte) (int, error) { return 0, f.err }

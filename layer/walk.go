@@ -9,8 +9,9 @@ import (
 
 // Walk calls fn for each entry of the uncompressed tar stream r, with the
 // reader of the entry's content, until the end of the archive, an error of
-// fn, or the end of ctx. It stops at the archive's end marker and does not
-// read what follows it.
+// fn, or the end of ctx. After the archive's end marker it reads r to its
+// end, so that a reader verifying a digest at the end (the store's blobs)
+// sees the whole stream and a corrupted tail is an error.
 func Walk(ctx context.Context, r io.Reader, fn func(h *tar.Header, content io.Reader) error) error {
 	tr := tar.NewReader(r)
 	for {
@@ -19,6 +20,9 @@ func Walk(ctx context.Context, r io.Reader, fn func(h *tar.Header, content io.Re
 		}
 		h, err := tr.Next()
 		if err == io.EOF {
+			if _, err := io.Copy(io.Discard, r); err != nil {
+				return fmt.Errorf("read tar: %w", err)
+			}
 			return nil
 		}
 		if err != nil {
@@ -31,8 +35,7 @@ func Walk(ctx context.Context, r io.Reader, fn func(h *tar.Header, content io.Re
 }
 
 // ContentSize sums the sizes of the regular files of the uncompressed tar
-// stream r, as Docker counts an image's SIZE. It reads r to its end, so that
-// a reader that verifies a digest at the end sees the whole stream.
+// stream r, as Docker counts an image's SIZE.
 func ContentSize(ctx context.Context, r io.Reader) (int64, error) {
 	var n int64
 	err := Walk(ctx, r, func(h *tar.Header, _ io.Reader) error {
@@ -42,9 +45,6 @@ func ContentSize(ctx context.Context, r io.Reader) (int64, error) {
 		return nil
 	})
 	if err != nil {
-		return 0, err
-	}
-	if _, err := io.Copy(io.Discard, r); err != nil {
 		return 0, err
 	}
 	return n, nil
