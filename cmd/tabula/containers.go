@@ -12,6 +12,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/docker/go-units"
 	"github.com/spf13/cobra"
 	"golang.org/x/term"
 
@@ -105,7 +106,7 @@ func newPsCmd(g *globalOptions) *cobra.Command {
 				fmt.Fprintln(tw, "CONTAINER ID\tIMAGE\tCOMMAND\tCREATED\tSTATUS\tNAMES")
 				for _, r := range shown {
 					fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", id(r), r.Config.Image, psCommand(r, !noTrunc),
-						ago(now.Sub(r.Created))+" ago", psStatus(r, now), strings.TrimPrefix(r.Name, "/"))
+						units.HumanDuration(now.Sub(r.Created))+" ago", psStatus(r, now), strings.TrimPrefix(r.Name, "/"))
 				}
 				return tw.Flush()
 			default:
@@ -184,39 +185,14 @@ func psCommand(r *container.Record, truncate bool) string {
 func psStatus(r *container.Record, now time.Time) string {
 	switch r.State.Status {
 	case container.StatusRunning:
-		return "Up " + ago(now.Sub(r.State.StartedAt))
+		return "Up " + units.HumanDuration(now.Sub(r.State.StartedAt))
 	case container.StatusExited:
 		if r.State.FinishedAt.IsZero() {
 			return fmt.Sprintf("Exited (%d)", r.State.ExitCode)
 		}
-		return fmt.Sprintf("Exited (%d) %s ago", r.State.ExitCode, ago(now.Sub(r.State.FinishedAt)))
+		return fmt.Sprintf("Exited (%d) %s ago", r.State.ExitCode, units.HumanDuration(now.Sub(r.State.FinishedAt)))
 	}
 	return "Created"
-}
-
-// ago says a duration as Docker's ps does.
-func ago(d time.Duration) string {
-	switch {
-	case d < time.Second:
-		return "Less than a second"
-	case d < time.Minute:
-		return plural(int(d.Seconds()), "second")
-	case d < time.Hour:
-		return plural(int(d.Minutes()), "minute")
-	case d < 48*time.Hour:
-		return plural(int(d.Hours()), "hour")
-	}
-	return plural(int(d.Hours()/24), "day")
-}
-
-func plural(n int, unit string) string {
-	if n == 1 {
-		if unit == "hour" {
-			return "About an hour"
-		}
-		return "1 " + unit
-	}
-	return fmt.Sprintf("%d %ss", n, unit)
 }
 
 func newLogsCmd(g *globalOptions) *cobra.Command {

@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"math"
 	"os"
 	"path"
 	"path/filepath"
@@ -16,6 +15,7 @@ import (
 	"text/template"
 	"time"
 
+	"github.com/docker/go-units"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/spf13/cobra"
 	"golang.org/x/term"
@@ -122,46 +122,7 @@ func writeInspect[T any](w io.Writer, format string, values []T) error {
 
 // humanSize prints a size as Docker does: three significant digits,
 // decimal units ("0B", "153kB", "5.32MB").
-func humanSize(n int64) string {
-	units := []string{"B", "kB", "MB", "GB", "TB", "PB", "EB"}
-	f := float64(n)
-	i := 0
-	for f >= 1000 && i < len(units)-1 {
-		f /= 1000
-		i++
-	}
-	return fmt.Sprintf("%.3g%s", f, units[i])
-}
-
-// humanDuration is Docker's "N minutes" phrasing of a duration.
-func humanDuration(d time.Duration) string {
-	if s := int(d.Seconds()); s < 1 {
-		return "Less than a second"
-	} else if s == 1 {
-		return "1 second"
-	} else if s < 60 {
-		return fmt.Sprintf("%d seconds", s)
-	}
-	if m := int(d.Minutes()); m == 1 {
-		return "About a minute"
-	} else if m < 60 {
-		return fmt.Sprintf("%d minutes", m)
-	}
-	h := int(math.Round(d.Hours()))
-	switch {
-	case h == 1:
-		return "About an hour"
-	case h < 48:
-		return fmt.Sprintf("%d hours", h)
-	case h < 24*7*2:
-		return fmt.Sprintf("%d days", h/24)
-	case h < 24*30*2:
-		return fmt.Sprintf("%d weeks", h/24/7)
-	case h < 24*365*2:
-		return fmt.Sprintf("%d months", h/24/30)
-	}
-	return fmt.Sprintf("%d years", int(d.Hours()/24/365))
-}
+func humanSize(n int64) string { return units.HumanSizeWithPrecision(float64(n), 3) }
 
 // createdSince is the CREATED column: "N minutes ago"; an image without a
 // created time shows "N/A". The epoch, which reproducible builds use, shows
@@ -170,7 +131,7 @@ func createdSince(t time.Time, now time.Time) string {
 	if t.IsZero() {
 		return "N/A"
 	}
-	return humanDuration(now.Sub(t)) + " ago"
+	return units.HumanDuration(now.Sub(t)) + " ago"
 }
 
 // --- images / image ls ---
