@@ -615,8 +615,11 @@ func TestPackOptions(t *testing.T) {
 	bin := goProgram(t, "hello", nil)
 	dir := t.TempDir()
 	writeFiles(t, dir, map[string]string{"conf/app.yaml": "a: 1\n", "conf/sub/b.txt": "b\n", "single.txt": "s\n"})
-	if err := os.Symlink("app.yaml", filepath.Join(dir, "conf", "current")); err != nil {
-		t.Fatal(err)
+	writeFiles(t, dir, map[string]string{"conf/..data/v1.yaml": "v: 1\n"})
+	for link, target := range map[string]string{"current": "app.yaml", "data": "..data/v1.yaml"} {
+		if err := os.Symlink(target, filepath.Join(dir, "conf", link)); err != nil {
+			t.Fatal(err)
+		}
 	}
 	id := e.pack("-t", "opts", "--env", "A=B", "--label", "org.example=1", "--cmd", "--flag", "--cmd", "2",
 		"--add", filepath.Join(dir, "conf")+":/etc/app", "--add", filepath.Join(dir, "single.txt")+":/srv/",
@@ -627,8 +630,12 @@ func TestPackOptions(t *testing.T) {
 			t.Errorf("%s: %q, %v; want %q", p, b, err, want)
 		}
 	}
-	if target, err := tree.ReadLink("etc/app/current"); err != nil || target != "app.yaml" {
-		t.Errorf("symlink inside the added tree: %q, %v", target, err)
+	// Links inside the tree stay links, ..data (a name, as Kubernetes'
+	// configmaps have it) included.
+	for link, want := range map[string]string{"etc/app/current": "app.yaml", "etc/app/data": "..data/v1.yaml"} {
+		if target, err := tree.ReadLink(link); err != nil || target != want {
+			t.Errorf("symlink %s inside the added tree: %q, %v; want %q", link, target, err, want)
+		}
 	}
 	img := e.storedImage(id)
 	cfg, _ := img.ConfigFile()

@@ -331,7 +331,7 @@ func (p *packer) hostTree(kind, src, dst string) error {
 			if !filepath.IsAbs(link) {
 				resolved = filepath.Join(filepath.Dir(hp), link)
 			}
-			if r, err := filepath.Rel(root, resolved); err == nil && !strings.HasPrefix(r, "..") && !filepath.IsAbs(link) {
+			if r, err := filepath.Rel(root, resolved); err == nil && r != ".." && !strings.HasPrefix(r, "../") && !filepath.IsAbs(link) {
 				p.symlink(kind, target, link)
 				return nil
 			}
