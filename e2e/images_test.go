@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"compress/gzip"
 	"encoding/json"
+	"fmt"
 	"io"
 	"os"
 	"os/exec"
@@ -289,7 +290,7 @@ func TestDockerLoadsSave(t *testing.T) {
 	e := newEnv(t)
 	img := scratchImage(t, "d.txt", "docker")
 	id := imageID(t, img)
-	ref := "tabula-e2e-images:" + strings.ToLower(strings.ReplaceAll(t.Name(), "/", "-"))
+	ref := fmt.Sprintf("tabula-e2e-images:%s-%d", strings.ToLower(strings.ReplaceAll(t.Name(), "/", "-")), os.Getpid())
 	e.loadArchive(dockerArchive(t, ref, img))
 	for _, format := range []string{"docker", "oci"} {
 		f := filepath.Join(t.TempDir(), "img.tar")
