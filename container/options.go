@@ -9,7 +9,6 @@ import (
 	"os"
 	"path"
 	"path/filepath"
-	"regexp"
 	"strconv"
 	"strings"
 	"syscall"
@@ -63,7 +62,14 @@ func invalid(format string, a ...any) error {
 	return fmt.Errorf(format+": %w", append(a, errdefs.ErrInvalidArgument)...)
 }
 
-var sizeNumber = regexp.MustCompile(`^[0-9]+(\.[0-9]+)?$`)
+// isSizeNumber reports whether s is digits with at most one '.' between
+// digits: what ParseFloat accepts beyond that (exponents, signs, Inf) is
+// no size.
+func isSizeNumber(s string) bool {
+	whole, frac, dot := strings.Cut(s, ".")
+	digits := func(s string) bool { return s != "" && strings.Trim(s, "0123456789") == "" }
+	return digits(whole) && (!dot || digits(frac))
+}
 
 // ParseBytes reads a size as Docker writes it: a number with an optional
 // b, k, m or g suffix (powers of 1024).
@@ -87,7 +93,7 @@ func ParseBytes(s string) (int64, error) {
 		}
 	}
 	f, err := strconv.ParseFloat(t, 64)
-	if !sizeNumber.MatchString(t) || err != nil || f*float64(mult) > math.MaxInt64/2 {
+	if !isSizeNumber(t) || err != nil || f*float64(mult) > math.MaxInt64/2 {
 		return 0, fmt.Errorf("%q is not a size; write it as 64m, 512k or 1g", s)
 	}
 	return int64(f * float64(mult)), nil
@@ -371,7 +377,7 @@ func (o *Options) Validate() error {
 			return invalid("--security-opt %q: tabula knows no-new-privileges, seccomp=unconfined and seccomp=FILE", so)
 		}
 	}
-	if o.Name != "" && (!validName.MatchString(o.Name) || len(o.Name) > 128) {
+	if o.Name != "" && !validName(o.Name) {
 		return invalid("invalid container name %q: use letters, digits, '_', '.' and '-', starting with a letter or digit", o.Name)
 	}
 	return nil

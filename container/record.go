@@ -9,7 +9,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"regexp"
 	"sort"
 	"strconv"
 	"strings"
@@ -18,6 +17,7 @@ import (
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 
 	"github.com/tabula-dev/tabula/errdefs"
+	"github.com/tabula-dev/tabula/runtime"
 )
 
 // Status values of State.Status, as Docker names them.
@@ -142,12 +142,14 @@ func NewID() string {
 	return hex.EncodeToString(b[:])
 }
 
-var validName = regexp.MustCompile(`^/?[a-zA-Z0-9][a-zA-Z0-9_.-]*$`)
+// validName reports whether name (with or without Docker's leading '/')
+// can name a container: the rules of the runtime's IDs.
+func validName(name string) bool { return runtime.ValidID(strings.TrimPrefix(name, "/")) }
 
 // reserveName claims name for id; a name in use is an error and changes
 // nothing.
 func (c *Containers) reserveName(name, id string) error {
-	if !validName.MatchString(name) || len(name) > 128 {
+	if !validName(name) {
 		return fmt.Errorf("invalid container name %q: use letters, digits, '_', '.' and '-', starting with a letter or digit: %w", name, errdefs.ErrInvalidArgument)
 	}
 	if err := os.MkdirAll(c.namesDir(), 0o700); err != nil {
@@ -264,7 +266,8 @@ func (c *Containers) Load(id string) (*Record, error) {
 	return r, nil
 }
 
-var hexID = regexp.MustCompile(`^[0-9a-f]{64}$`)
+// isID reports whether s is a container ID: 64 lower-case hex digits.
+func isID(s string) bool { return len(s) == 64 && strings.Trim(s, "0123456789abcdef") == "" }
 
 // ids lists the IDs of every container directory.
 func (c *Containers) ids() ([]string, error) {
@@ -274,7 +277,7 @@ func (c *Containers) ids() ([]string, error) {
 	}
 	var out []string
 	for _, e := range ents {
-		if e.IsDir() && hexID.MatchString(e.Name()) {
+		if e.IsDir() && isID(e.Name()) {
 			out = append(out, e.Name())
 		}
 	}
@@ -288,7 +291,7 @@ func (c *Containers) Lookup(ctx context.Context, ref string) (*Record, error) {
 	if ref == "" {
 		return nil, fmt.Errorf("empty container name: %w", errdefs.ErrInvalidArgument)
 	}
-	if validName.MatchString(ref) {
+	if validName(ref) {
 		if owner, err := os.ReadFile(filepath.Join(c.namesDir(), ref)); err == nil {
 			if r, err := c.Load(string(owner)); err == nil {
 				return c.Refresh(ctx, r), nil

@@ -50,8 +50,8 @@ func TestValidID(t *testing.T) {
 		"": false, strings.Repeat("x", 129): false, "-a": false, ".": false, "..": false,
 		"a/b": false, "../x": false, "a b": false, "é": false,
 	} {
-		if got := validID(id); got != want {
-			t.Errorf("validID(%q) = %v, want %v", id, got, want)
+		if got := ValidID(id); got != want {
+			t.Errorf("ValidID(%q) = %v, want %v", id, got, want)
 		}
 	}
 }

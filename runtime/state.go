@@ -42,9 +42,9 @@ type state struct {
 	dir    string
 }
 
-// validID reports whether id is 1 to 128 letters, digits, '_', '.' or
+// ValidID reports whether id is 1 to 128 letters, digits, '_', '.' or
 // '-', starting with a letter or digit (so it is a safe directory name).
-func validID(id string) bool {
+func ValidID(id string) bool {
 	if len(id) == 0 || len(id) > 128 {
 		return false
 	}
@@ -58,7 +58,7 @@ func validID(id string) bool {
 }
 
 func (r *Runtime) containerDir(id string) (string, error) {
-	if !validID(id) {
+	if !ValidID(id) {
 		return "", fmt.Errorf("container ID %q: use 1 to 128 letters, digits, '_', '.' or '-', starting with a letter or digit: %w", id, errdefs.ErrInvalidArgument)
 	}
 	if r.StateDir == "" {
@@ -155,7 +155,7 @@ func (r *Runtime) list(ctx context.Context) ([]*specs.State, error) {
 	}
 	var out []*specs.State
 	for _, e := range ents {
-		if !e.IsDir() || !validID(e.Name()) {
+		if !e.IsDir() || !ValidID(e.Name()) {
 			continue
 		}
 		if err := ctx.Err(); err != nil {

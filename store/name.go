@@ -2,7 +2,6 @@ package store
 
 import (
 	"fmt"
-	"regexp"
 	"strings"
 
 	"github.com/google/go-containerregistry/pkg/name"
@@ -10,7 +9,20 @@ import (
 	"github.com/tabula-dev/tabula/errdefs"
 )
 
-var fullHex = regexp.MustCompile(`^[0-9a-f]{64}$`)
+// isHex reports whether s is lower-case hexadecimal digits, between min
+// and max of them (checked by hand: a regexp compiled at package init costs
+// every tabula process, containers' inits included).
+func isHex(s string, min, max int) bool {
+	if len(s) < min || len(s) > max {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; (c < '0' || c > '9') && (c < 'a' || c > 'f') {
+			return false
+		}
+	}
+	return true
+}
 
 // NormalizeName validates a NAME[:TAG] reference and returns its familiar
 // form with the tag defaulted to "latest" ("docker.io/library/x" → "x:latest").
@@ -28,7 +40,7 @@ func NormalizeName(ref string) (string, error) {
 	repo := t.RepositoryStr()
 	if t.RegistryStr() == name.DefaultRegistry {
 		repo = strings.TrimPrefix(repo, "library/")
-		if fullHex.MatchString(repo) {
+		if isHex(repo, 64, 64) {
 			// It would shadow an image ID, as Docker refuses too.
 			return "", fmt.Errorf("image name %q: a repository cannot be 64 hexadecimal digits, which reads as an image ID: %w", ref, errdefs.ErrInvalidArgument)
 		}

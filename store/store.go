@@ -10,7 +10,6 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
-	"regexp"
 	"sort"
 	"strconv"
 	"strings"
@@ -418,8 +417,6 @@ func (s *Store) config(m *v1.Manifest) (*v1.ConfigFile, error) {
 	return cfg, nil
 }
 
-var hexRef = regexp.MustCompile(`^(sha256:)?[0-9a-f]{1,64}$`)
-
 // Resolve finds the image that ref names: NAME[:TAG], a full or short image
 // ID (config digest, with or without "sha256:"), or a manifest digest.
 // An unknown ref is errdefs.ErrNotFound; an ambiguous ID prefix is
@@ -446,7 +443,7 @@ func (s *Store) resolve(ctx context.Context, ref string) (Entry, bool, error) {
 			}
 		}
 	}
-	if !hexRef.MatchString(ref) {
+	if !isHex(strings.TrimPrefix(ref, "sha256:"), 1, 64) {
 		if _, err := NormalizeName(ref); err != nil {
 			return Entry{}, false, err
 		}
