@@ -561,8 +561,9 @@ func capabilities(opts *Options) ([]string, error) {
 }
 
 // writeEtc writes the container's /etc/hostname, /etc/hosts and
-// /etc/resolv.conf into its directory (bound into the container by the
-// spec) and the /etc/mtab link into its writable layer.
+// /etc/resolv.conf into its directory, bound into the container by the
+// spec (the base layer holds the files they are bound on, and the
+// /etc/mtab link).
 func writeEtc(dir string, spec *specs.Spec, hostNetwork bool) error {
 	hosts := "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n" +
 		"fe00::0\tip6-localnet\nff00::0\tip6-mcastprefix\nff02::1\tip6-allnodes\nff02::2\tip6-allrouters\n" +
@@ -581,11 +582,7 @@ func writeEtc(dir string, spec *specs.Spec, hostNetwork bool) error {
 			return err
 		}
 	}
-	etc := filepath.Join(dir, "upper", "etc")
-	if err := os.MkdirAll(etc, 0o755); err != nil {
-		return err
-	}
-	return os.Symlink("/proc/mounts", filepath.Join(etc, "mtab"))
+	return nil
 }
 
 // containerResolvConf is the host's resolv.conf without loopback name

@@ -73,7 +73,7 @@ func (s *Snapshots) Unpack(ctx context.Context, l v1.Layer) (string, error) {
 }
 
 // View unpacks the layers of img and returns their directories, bottom layer
-// first. An image with no layers gets one empty directory.
+// first (none for an image with no layers).
 func (s *Snapshots) View(ctx context.Context, img v1.Image) ([]string, error) {
 	layers, err := img.Layers()
 	if err != nil {
@@ -87,20 +87,64 @@ func (s *Snapshots) View(ctx context.Context, img v1.Image) ([]string, error) {
 		}
 		dirs = append(dirs, d)
 	}
-	if len(dirs) == 0 {
-		empty := filepath.Join(s.layersDir(), "empty")
-		if err := os.MkdirAll(empty, 0o755); err != nil {
-			return nil, err
-		}
-		dirs = append(dirs, empty)
-	}
 	return dirs, nil
 }
 
+// baseLayer is the bottom layer of every container: the mount points and
+// /etc files the runtime would otherwise create in each container's
+// writable layer (and remove again), shared read-only by all. An image's
+// own entries cover it; a name its layers lack shows through.
+const baseLayer = "base-1"
+
+// base returns the directory of the base layer, making it once: in a
+// temporary directory renamed into place, like an unpacked layer.
+func (s *Snapshots) base() (string, error) {
+	dir := filepath.Join(s.layersDir(), baseLayer)
+	if _, err := os.Stat(dir); err == nil {
+		return dir, nil
+	}
+	if err := os.MkdirAll(s.layersDir(), 0o700); err != nil {
+		return "", err
+	}
+	tmp, err := os.MkdirTemp(s.layersDir(), ".tmp-"+baseLayer+"-")
+	if err != nil {
+		return "", err
+	}
+	defer os.RemoveAll(tmp) // gone already after a successful rename
+	if err := os.Chmod(tmp, 0o755); err != nil {
+		return "", err
+	}
+	for _, d := range []string{"dev", "proc", "sys", "etc"} {
+		if err := os.Mkdir(filepath.Join(tmp, d), 0o755); err != nil {
+			return "", err
+		}
+	}
+	for _, f := range []string{"hostname", "hosts", "resolv.conf"} {
+		if err := os.WriteFile(filepath.Join(tmp, "etc", f), nil, 0o644); err != nil {
+			return "", err
+		}
+	}
+	if err := os.Symlink("/proc/mounts", filepath.Join(tmp, "etc", "mtab")); err != nil {
+		return "", err
+	}
+	if err := os.Rename(tmp, dir); err != nil {
+		if _, serr := os.Stat(dir); serr == nil {
+			return dir, nil // another run made it first
+		}
+		return "", err
+	}
+	return dir, nil
+}
+
 // Prepare makes the writable layer of a container in dir (dir/upper and
-// dir/work) over lowers (bottom first) and returns the overlay mount that
-// runtime.CreateOptions.Rootfs takes.
+// dir/work) over lowers (bottom first) and the base layer under them, and
+// returns the overlay mount that runtime.CreateOptions.Rootfs takes.
 func (s *Snapshots) Prepare(dir string, lowers []string) ([]specs.Mount, error) {
+	base, err := s.base()
+	if err != nil {
+		return nil, fmt.Errorf("make the base layer: %w", err)
+	}
+	lowers = append([]string{base}, lowers...)
 	upper, work := filepath.Join(dir, "upper"), filepath.Join(dir, "work")
 	for _, d := range []string{upper, work} {
 		if err := os.MkdirAll(d, 0o755); err != nil {

@@ -69,11 +69,52 @@ func TestUnpackConcurrent(t *testing.T) {
 func TestViewEmptyImage(t *testing.T) {
 	s := &Snapshots{Root: t.TempDir()}
 	dirs, err := s.View(context.Background(), empty.Image)
-	if err != nil || len(dirs) != 1 {
+	if err != nil || len(dirs) != 0 {
 		t.Fatalf("View(empty) = %v, %v", dirs, err)
 	}
-	if ents, err := os.ReadDir(dirs[0]); err != nil || len(ents) != 0 {
-		t.Errorf("the empty image's lower dir: %v %v", ents, err)
+	// Its container's only lower layer is the base layer.
+	m, err := s.Prepare(t.TempDir(), dirs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := "lowerdir=" + filepath.Join(s.Root, "layers", baseLayer); m[0].Options[0] != want {
+		t.Errorf("overlay options %v, want %s first", m[0].Options, want)
+	}
+}
+
+// TestBaseLayer: the base layer holds the mount points and /etc files of
+// every container, made once, under the image's layers.
+func TestBaseLayer(t *testing.T) {
+	s := &Snapshots{Root: t.TempDir()}
+	image := t.TempDir()
+	m, err := s.Prepare(t.TempDir(), []string{image})
+	if err != nil {
+		t.Fatal(err)
+	}
+	base := filepath.Join(s.Root, "layers", baseLayer)
+	if want := "lowerdir=" + image + ":" + base; m[0].Options[0] != want {
+		t.Errorf("overlay options %v, want %s first", m[0].Options, want)
+	}
+	var got []string
+	filepath.WalkDir(base, func(p string, d os.DirEntry, err error) error {
+		if rel, _ := filepath.Rel(base, p); rel != "." {
+			got = append(got, fmt.Sprintf("%s %v", rel, d.Type()))
+		}
+		return nil
+	})
+	want := "dev d--------- etc d--------- etc/hostname ---------- etc/hosts ---------- etc/mtab L--------- etc/resolv.conf ---------- proc d--------- sys d---------"
+	if strings.Join(got, " ") != want {
+		t.Errorf("base layer:\n%s\nwant\n%s", strings.Join(got, " "), want)
+	}
+	if l, err := os.Readlink(filepath.Join(base, "etc", "mtab")); err != nil || l != "/proc/mounts" {
+		t.Errorf("etc/mtab -> %q, %v", l, err)
+	}
+	// Made once: a second container finds it.
+	if _, err := s.Prepare(t.TempDir(), nil); err != nil {
+		t.Fatal(err)
+	}
+	if ents, _ := os.ReadDir(filepath.Join(s.Root, "layers")); len(ents) != 1 {
+		t.Errorf("layers dir holds %v, want only the base layer", ents)
 	}
 }
 
@@ -106,8 +147,9 @@ func TestPrepareOrderAndLongPaths(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if m[0].Type != "overlay" || m[0].Options[0] != "lowerdir=/l/top:/l/middle:/l/bottom" {
-		t.Errorf("overlay options %v: want the top layer first", m[0].Options)
+	base := filepath.Join(root, "layers", baseLayer)
+	if m[0].Type != "overlay" || m[0].Options[0] != "lowerdir=/l/top:/l/middle:/l/bottom:"+base {
+		t.Errorf("overlay options %v: want the top layer first, the base layer last", m[0].Options)
 	}
 	// Sixty layers with long paths do not fit a page: short links do.
 	var lowers []string
@@ -125,12 +167,13 @@ func TestPrepareOrderAndLongPaths(t *testing.T) {
 		t.Fatalf("options are %d bytes", len(opts))
 	}
 	short := strings.Split(strings.TrimPrefix(m[0].Options[0], "lowerdir="), ":")
-	if len(short) != 60 {
-		t.Fatalf("%d lower dirs", len(short))
+	if len(short) != 61 {
+		t.Fatalf("%d lower dirs, want 60 and the base layer", len(short))
 	}
+	want := append([]string{base}, lowers...)
 	for i, l := range short {
-		if target, err := os.Readlink(l); err != nil || target != lowers[59-i] {
-			t.Errorf("short link %s -> %s (%v), want %s", l, target, err, lowers[59-i])
+		if target, err := os.Readlink(l); err != nil || target != want[60-i] {
+			t.Errorf("short link %s -> %s (%v), want %s", l, target, err, want[60-i])
 		}
 	}
 }

@@ -180,9 +180,11 @@ func TestRunSeed001(t *testing.T) {
 	}
 	insp := e.inspect("sleep")
 	pid := int(stateOf(insp)["Pid"].(float64))
+	// The mount points and /etc files come from the base layer shared by
+	// all containers: the container's writable layer stays empty.
 	upper, _ := insp["GraphDriver"].(map[string]any)["Data"].(map[string]any)["UpperDir"].(string)
-	if l, err := os.Readlink(filepath.Join(upper, "etc", "mtab")); err != nil || l != "/proc/mounts" {
-		t.Errorf("inspect's GraphDriver UpperDir %q holds no etc/mtab link: %v", upper, err)
+	if ents, err := os.ReadDir(upper); err != nil || len(ents) != 0 {
+		t.Errorf("inspect's GraphDriver UpperDir %q holds %v (%v), want nothing", upper, ents, err)
 	}
 	root := "/proc/" + strconv.Itoa(pid) + "/root"
 	if got := lsNames(t, root); got != "dev etc proc sleep sys" {
