@@ -1,6 +1,8 @@
 package e2e
 
 import (
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 )
@@ -35,4 +37,45 @@ func TestPrune(t *testing.T) {
 	}
 	e.ok("rm", "-f", "up")
 	e.assertNothingLeft("")
+}
+
+// TestBuilderPrune: builder prune empties the build cache, and the next
+// build fills it again and gives the same image.
+func TestBuilderPrune(t *testing.T) {
+	e := newEnv(t)
+	ctx := t.TempDir()
+	writeFiles(t, ctx, map[string]string{"Dockerfile": "FROM scratch\nCOPY f /f\n", "f": "content\n"})
+	id := e.ok("build", "-q", "-t", "cached", ctx)
+	cache := filepath.Join(e.root, "cache")
+	if n := countFiles(t, cache); n == 0 {
+		t.Fatalf("no build cache after a build")
+	}
+	if out := e.ok("builder", "prune"); !strings.Contains(out, "Deleted build cache:") {
+		t.Errorf("builder prune printed %q", out)
+	}
+	if n := countFiles(t, cache); n != 0 {
+		t.Errorf("%d files left in the build cache", n)
+	}
+	if again := e.ok("build", "-q", "-t", "cached", ctx); again != id {
+		t.Errorf("rebuild after builder prune: %q, want %q", again, id)
+	}
+	if n := countFiles(t, cache); n == 0 {
+		t.Errorf("the rebuild left no cache")
+	}
+	if out := e.ok("system", "prune"); !strings.Contains(out, "Deleted build cache:") {
+		t.Errorf("system prune printed %q", out)
+	}
+}
+
+// countFiles counts the regular files below dir (none when it is missing).
+func countFiles(t *testing.T, dir string) int {
+	t.Helper()
+	n := 0
+	filepath.WalkDir(dir, func(p string, d os.DirEntry, err error) error {
+		if err == nil && d.Type().IsRegular() {
+			n++
+		}
+		return nil
+	})
+	return n
 }

@@ -21,7 +21,14 @@ func init() {
 			RunE:  func(cmd *cobra.Command, args []string) error { return cmd.Help() },
 		}
 		system.AddCommand(newSystemCheckCmd(g), newSystemDfCmd(g), newSystemPruneCmd(g))
-		root.AddCommand(system)
+		builder := &cobra.Command{
+			Use:   "builder",
+			Short: "Manage the build cache",
+			Args:  cobra.NoArgs,
+			RunE:  func(cmd *cobra.Command, args []string) error { return cmd.Help() },
+		}
+		builder.AddCommand(newBuilderPruneCmd(g))
+		root.AddCommand(system, builder)
 	})
 }
 
@@ -125,16 +132,19 @@ func runSystemDf(ctx context.Context, g *globalOptions, stdout, stderr io.Writer
 }
 
 // newSystemPruneCmd removes what nothing uses, as docker system prune does:
-// stopped containers, then dangling images (-a: every unused image) and
-// blobs no image uses.
+// stopped containers, the build cache, then dangling images (-a: every
+// unused image) and blobs no image uses.
 func newSystemPruneCmd(g *globalOptions) *cobra.Command {
 	var force, all bool
 	cmd := &cobra.Command{
 		Use:   "prune [OPTIONS]",
-		Short: "Remove stopped containers, dangling images (-a: every unused image) and unused blobs",
+		Short: "Remove stopped containers, the build cache, dangling images (-a: every unused image) and unused blobs",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if err := pruneContainers(cmd.Context(), containersOf(g), cmd.OutOrStdout()); err != nil {
+				return err
+			}
+			if err := pruneBuildCache(cmd.Context(), g, cmd.OutOrStdout()); err != nil {
 				return err
 			}
 			st, err := openImageStore(g)
@@ -147,4 +157,43 @@ func newSystemPruneCmd(g *globalOptions) *cobra.Command {
 	cmd.Flags().BoolVarP(&force, "force", "f", false, "do not ask for confirmation (tabula never asks)")
 	cmd.Flags().BoolVarP(&all, "all", "a", false, "remove every unused image, not only dangling ones")
 	return cmd
+}
+
+func newBuilderPruneCmd(g *globalOptions) *cobra.Command {
+	var force bool
+	cmd := &cobra.Command{
+		Use:   "prune [flags]",
+		Short: "Remove the build cache: the step cache's layers and the doctor's reports",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return pruneBuildCache(cmd.Context(), g, cmd.OutOrStdout())
+		},
+	}
+	cmd.Flags().BoolVarP(&force, "force", "f", false, "do not ask for confirmation (tabula never asks)")
+	return cmd
+}
+
+// pruneBuildCache removes <root>/cache. It is renamed away first, so that a
+// build running meanwhile finds an empty cache rather than half of one.
+func pruneBuildCache(ctx context.Context, g *globalOptions, stdout io.Writer) error {
+	dir := filepath.Join(g.root, "cache")
+	n, err := diskUsage(ctx, dir)
+	if err != nil {
+		return err
+	}
+	gone := filepath.Join(g.root, ".cache-pruned")
+	os.RemoveAll(gone) // left by a prune that was interrupted
+	if err := os.Rename(dir, gone); err != nil {
+		if os.IsNotExist(err) {
+			return nil
+		}
+		return err
+	}
+	if err := os.RemoveAll(gone); err != nil {
+		return err
+	}
+	if n > 0 {
+		fmt.Fprintf(stdout, "Deleted build cache: %s\n\n", humanSize(n))
+	}
+	return nil
 }
