@@ -1,12 +1,15 @@
 package e2e
 
 import (
+	"debug/elf"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
+
+	v1 "github.com/google/go-containerregistry/pkg/v1"
 )
 
 // TestRunFlags: each of tabula run's flags that TestRunForeground does not
@@ -168,4 +171,31 @@ func TestRunNeedsRoot(t *testing.T) {
 	if ents, _ := os.ReadDir(filepath.Join(root, "layers")); len(ents) != 0 {
 		t.Errorf("layers unpacked by a refused run: %v", ents)
 	}
+}
+
+// TestRunDynamicWithoutLoader: a dynamically linked program in an image
+// without its loader fails with 127 and says why and what to do, where
+// the kernel alone would say "no such file or directory".
+func TestRunDynamicWithoutLoader(t *testing.T) {
+	e := runEnv(t)
+	e.writeImage("dyn", map[string]imageFile{"app": {content: mustRead(t, "/bin/ls"), mode: 0o755}}, v1.Config{Entrypoint: []string{"/app"}})
+	f, err := elf.Open("/bin/ls")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	var interp string
+	for _, p := range f.Progs {
+		if p.Type == elf.PT_INTERP {
+			b := make([]byte, p.Filesz)
+			p.ReadAt(b, 0)
+			interp = strings.TrimRight(string(b), "\x00")
+		}
+	}
+	r := e.run("run", "--rm", "dyn")
+	if r.code != 127 || !strings.Contains(r.stderr, "/app is dynamically linked; its interpreter "+interp+" is not in the image") ||
+		!strings.Contains(r.stderr, "tabula doctor") {
+		t.Errorf("run of a dynamic program without its loader: %s", r)
+	}
+	e.assertNothingLeft("")
 }
