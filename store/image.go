@@ -21,6 +21,10 @@ type storedImage struct {
 	raw      []byte
 	manifest *v1.Manifest
 
+	configOnce sync.Once
+	config     []byte // the config blob, read and verified once
+	configErr  error
+
 	diffIDsOnce sync.Once
 	diffIDs     []v1.Hash // from the config; nil when unreadable
 }
@@ -56,8 +60,13 @@ func (i *storedImage) MediaType() (types.MediaType, error) {
 
 func (i *storedImage) RawManifest() ([]byte, error) { return i.raw, nil }
 
+// RawConfigFile reads the config blob once: partial asks for it for the
+// config, its name and every layer's diff ID.
 func (i *storedImage) RawConfigFile() ([]byte, error) {
-	return i.s.readBlob(i.manifest.Config.Digest, i.manifest.Config.Size)
+	i.configOnce.Do(func() {
+		i.config, i.configErr = i.s.readBlob(i.manifest.Config.Digest, i.manifest.Config.Size)
+	})
+	return i.config, i.configErr
 }
 
 func (i *storedImage) Descriptor() (*v1.Descriptor, error) {
