@@ -99,6 +99,7 @@ func TestRunFlags(t *testing.T) {
 	// before SIGKILL. probe trap exits 42 on SIGTERM only; Go exits 2 on
 	// an unhandled SIGINT and ignores SIGUSR1.
 	e.ok("run", "-d", "--name", "int", "--stop-signal", "SIGINT", "probe", "trap")
+	e.waitForLog("int", "ready")
 	e.ok("stop", "int")
 	if code := strings.TrimSpace(e.ok("wait", "int")); code != "2" {
 		t.Errorf("stop with --stop-signal SIGINT: exit %s, want 2 (SIGTERM would give 42)", code)

@@ -158,6 +158,22 @@ func (e *env) assertNothingLeft(id string) {
 	}
 }
 
+// waitForLog waits, for ten seconds at most, until container ref has
+// logged a line starting with line, on either stream.
+func (e *env) waitForLog(ref, line string) {
+	e.t.Helper()
+	for deadline := time.Now().Add(10 * time.Second); ; {
+		r := e.run("logs", ref)
+		if hasLine(r.stdout, line) || hasLine(r.stderr, line) {
+			return
+		}
+		if time.Now().After(deadline) {
+			e.t.Fatalf("container %s has not logged %q in 10 s: %s", ref, line, r)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
 func (e *env) inspect(ref string) map[string]any {
 	e.t.Helper()
 	var out []map[string]any
@@ -393,7 +409,7 @@ func TestRunDetached(t *testing.T) {
 	if q := e.ok("ps", "-q"); strings.TrimSpace(q) != id[:12] {
 		t.Errorf("ps -q: %q", q)
 	}
-	time.Sleep(300 * time.Millisecond)
+	e.waitForLog("logger", "err 1")
 	r := e.run("logs", "logger")
 	if !hasLine(r.stdout, "line 0") || !hasLine(r.stderr, "err 0") || strings.Contains(r.stdout, "err 0") {
 		t.Errorf("logs: streams not kept apart: %s", r)
@@ -448,9 +464,9 @@ func TestRunDetached(t *testing.T) {
 
 	// kill -s, and --rm with -d.
 	id = strings.TrimSpace(e.ok("run", "-d", "--rm", "probe", "trap"))
-	time.Sleep(200 * time.Millisecond)
+	e.waitForLog(id, "ready") // its handler is in place
 	e.ok("kill", "-s", "TERM", id)
-	for i := 0; i < 100 && len(e.containerDirs()) > 0; i++ {
+	for deadline := time.Now().Add(10 * time.Second); len(e.containerDirs()) > 0 && time.Now().Before(deadline); {
 		time.Sleep(20 * time.Millisecond)
 	}
 	e.assertNothingLeft(id)
