@@ -301,17 +301,10 @@ func newRmCmd(g *globalOptions) *cobra.Command {
 }
 
 func newContainerPruneCmd(g *globalOptions) *cobra.Command {
-	var force bool
-	cmd := &cobra.Command{
-		Use:   "prune [flags]",
-		Short: "Remove every container that has exited",
-		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, args []string) error {
+	return newPruneCmd("Remove every container that has exited",
+		func(cmd *cobra.Command) error {
 			return pruneContainers(cmd.Context(), containersOf(g), cmd.OutOrStdout())
-		},
-	}
-	cmd.Flags().BoolVarP(&force, "force", "f", false, "do not ask for confirmation (tabula never asks)")
-	return cmd
+		})
 }
 
 // pruneContainers removes the containers that have exited and prints

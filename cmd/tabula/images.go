@@ -827,22 +827,20 @@ func tarMode(h *tar.Header) string {
 // --- image prune ---
 
 func newImagePruneCmd(g *globalOptions) *cobra.Command {
-	var force, all bool
-	cmd := &cobra.Command{
-		Use:   "prune [OPTIONS]",
-		Short: "Remove dangling images (-a: every image) and unused blobs",
-		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, args []string) error {
-			st, err := openImageStore(g)
-			if err != nil {
-				return err
-			}
-			return pruneImages(cmd.Context(), g, st, all, cmd.OutOrStdout(), cmd.ErrOrStderr())
-		},
-	}
-	cmd.Flags().BoolVarP(&force, "force", "f", false, "do not ask for confirmation (tabula never asks)")
+	var all bool
+	cmd := newPruneCmd("Remove dangling images (-a: every image) and unused blobs",
+		func(cmd *cobra.Command) error { return pruneImageStore(cmd, g, all) })
 	cmd.Flags().BoolVarP(&all, "all", "a", false, "remove every image, not only dangling ones")
 	return cmd
+}
+
+// pruneImageStore opens the image store and prunes it (see pruneImages).
+func pruneImageStore(cmd *cobra.Command, g *globalOptions, all bool) error {
+	st, err := openImageStore(g)
+	if err != nil {
+		return err
+	}
+	return pruneImages(cmd.Context(), g, st, all, cmd.OutOrStdout(), cmd.ErrOrStderr())
 }
 
 // pruneImages removes dangling images (all images with all) and collects

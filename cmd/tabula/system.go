@@ -135,42 +135,37 @@ func runSystemDf(ctx context.Context, g *globalOptions, stdout, stderr io.Writer
 // stopped containers, the build cache, then dangling images (-a: every
 // unused image) and blobs no image uses.
 func newSystemPruneCmd(g *globalOptions) *cobra.Command {
-	var force, all bool
-	cmd := &cobra.Command{
-		Use:   "prune [OPTIONS]",
-		Short: "Remove stopped containers, the build cache, dangling images (-a: every unused image) and unused blobs",
-		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, args []string) error {
+	var all bool
+	cmd := newPruneCmd("Remove stopped containers, the build cache, dangling images (-a: every unused image) and unused blobs",
+		func(cmd *cobra.Command) error {
 			if err := pruneContainers(cmd.Context(), containersOf(g), cmd.OutOrStdout()); err != nil {
 				return err
 			}
 			if err := pruneBuildCache(cmd.Context(), g, cmd.OutOrStdout()); err != nil {
 				return err
 			}
-			st, err := openImageStore(g)
-			if err != nil {
-				return err
-			}
-			return pruneImages(cmd.Context(), g, st, all, cmd.OutOrStdout(), cmd.ErrOrStderr())
-		},
-	}
-	cmd.Flags().BoolVarP(&force, "force", "f", false, "do not ask for confirmation (tabula never asks)")
+			return pruneImageStore(cmd, g, all)
+		})
 	cmd.Flags().BoolVarP(&all, "all", "a", false, "remove every unused image, not only dangling ones")
 	return cmd
 }
 
-func newBuilderPruneCmd(g *globalOptions) *cobra.Command {
-	var force bool
+// newPruneCmd is a prune command: no arguments, and Docker's -f, which
+// tabula accepts and needs not (it never asks).
+func newPruneCmd(short string, run func(cmd *cobra.Command) error) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "prune [flags]",
-		Short: "Remove the build cache: the step cache's layers and the doctor's reports",
+		Short: short,
 		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, args []string) error {
-			return pruneBuildCache(cmd.Context(), g, cmd.OutOrStdout())
-		},
+		RunE:  func(cmd *cobra.Command, args []string) error { return run(cmd) },
 	}
-	cmd.Flags().BoolVarP(&force, "force", "f", false, "do not ask for confirmation (tabula never asks)")
+	cmd.Flags().BoolP("force", "f", false, "do not ask for confirmation (tabula never asks)")
 	return cmd
+}
+
+func newBuilderPruneCmd(g *globalOptions) *cobra.Command {
+	return newPruneCmd("Remove the build cache: the step cache's layers and the doctor's reports",
+		func(cmd *cobra.Command) error { return pruneBuildCache(cmd.Context(), g, cmd.OutOrStdout()) })
 }
 
 // pruneBuildCache removes <root>/cache. It is renamed away first, so that a
