@@ -30,7 +30,14 @@ func buildProbe(t *testing.T, rootfs string) {
 	}
 }
 
-func TestContainers(t *testing.T) {
+// TestContainers runs the table in containers that Create builds in this
+// process (spawn), and TestContainersInit in containers it builds by
+// starting tabula's init, as it does on v2 hosts, older kernels and with
+// profiles that deny ptrace.
+func TestContainers(t *testing.T)     { testContainers(t, false) }
+func TestContainersInit(t *testing.T) { testContainers(t, true) }
+
+func testContainers(t *testing.T, noSpawn bool) {
 	escape := t.TempDir() // a host directory the image's symlinks point at
 	if err := os.WriteFile(filepath.Join(escape, "HOSTMARK"), nil, 0o644); err != nil {
 		t.Fatal(err)
@@ -227,7 +234,7 @@ func TestContainers(t *testing.T) {
 			}
 			testenv.Require(t, !raceEnabled || spec.Linux.Resources.Memory == nil,
 				"the race detector's init does not fit a small memory limit")
-			r := &Runtime{StateDir: t.TempDir()}
+			r := &Runtime{StateDir: t.TempDir(), noSpawn: noSpawn}
 			id := "t" + string(rune('a'+i%26)) + "-" + strings.ReplaceAll(strings.ReplaceAll(tt.name, " ", "-"), "/", "")
 			id = strings.Map(func(r rune) rune {
 				if strings.ContainsRune("abcdefghijklmnopqrstuvwxyz0123456789-", r) {
@@ -315,17 +322,29 @@ func TestLifecycleAndExec(t *testing.T) {
 		t.Fatalf("state after create: %+v, %v", st, err)
 	}
 
-	// CVE-2019-5736: the init (tabula's binary until it execve's) runs from
-	// a read-only mount, so /proc/<pid>/exe can never be reopened for
+	// CVE-2019-5736: tabula's binary never runs in the container from a
+	// writable file. A spawned container's process is its program from the
+	// start; an init (tabula's binary until it execve's) runs from a
+	// read-only mount, so /proc/<pid>/exe can never be reopened for
 	// writing, not even after the binary stopped running.
 	exe, err := unix.Open("/proc/"+itoa(c.Pid)+"/exe", unix.O_PATH|unix.O_CLOEXEC, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer unix.Close(exe)
+	var exeSt, selfSt unix.Stat_t
+	if err := unix.Fstat(exe, &exeSt); err != nil {
+		t.Fatal(err)
+	}
+	if err := unix.Stat("/proc/self/exe", &selfSt); err != nil {
+		t.Fatal(err)
+	}
 	var sfs unix.Statfs_t
-	if err := unix.Fstatfs(exe, &sfs); err != nil || sfs.Flags&unix.ST_RDONLY == 0 {
-		t.Errorf("the init's binary is not on a read-only mount (flags %#x, %v)", sfs.Flags, err)
+	if err := unix.Fstatfs(exe, &sfs); err != nil {
+		t.Fatal(err)
+	}
+	if exeSt.Dev == selfSt.Dev && exeSt.Ino == selfSt.Ino && sfs.Flags&unix.ST_RDONLY == 0 {
+		t.Errorf("the container's process runs tabula's binary from a writable mount (flags %#x)", sfs.Flags)
 	}
 	out, code := execOut(t, r, "life", "sh", "-c", "echo x >> /proc/1/exe && echo WROTE; cat /proc/1/cmdline")
 	if strings.Contains(out, "WROTE") || code != 0 {
@@ -508,19 +527,19 @@ func TestTerminal(t *testing.T) {
 
 func TestParseStat(t *testing.T) {
 	for _, tt := range []struct {
-		line   string
-		start  uint64
-		zombie bool
-		ok     bool
+		line  string
+		start uint64
+		state byte
+		ok    bool
 	}{
-		{"42 (sleep) S 1 42 42 0 -1 4194560 100 0 0 0 0 0 0 0 20 0 1 0 98765 1000 100", 98765, false, true},
-		{"43 (a) b) (c) Z 1 42 42 0 -1 4194560 100 0 0 0 0 0 0 0 20 0 1 0 5 1000 100", 5, true, true},
-		{"44 (short) S 1", 0, false, false},
-		{"garbage", 0, false, false},
+		{"42 (sleep) S 1 42 42 0 -1 4194560 100 0 0 0 0 0 0 0 20 0 1 0 98765 1000 100", 98765, 'S', true},
+		{"43 (a) b) (c) Z 1 42 42 0 -1 4194560 100 0 0 0 0 0 0 0 20 0 1 0 5 1000 100", 5, 'Z', true},
+		{"44 (short) S 1", 0, 0, false},
+		{"garbage", 0, 0, false},
 	} {
-		st, z, err := parseStat(tt.line)
-		if (err == nil) != tt.ok || st != tt.start || z != tt.zombie {
-			t.Errorf("parseStat(%q) = %d, %v, %v", tt.line, st, z, err)
+		st, state, err := parseStat(tt.line)
+		if (err == nil) != tt.ok || st != tt.start || state != tt.state {
+			t.Errorf("parseStat(%q) = %d, %q, %v", tt.line, st, state, err)
 		}
 	}
 }

@@ -9,6 +9,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
+	"sync"
 	"syscall"
 	"time"
 
@@ -18,10 +19,12 @@ import (
 	"github.com/tabula-dev/tabula/errdefs"
 )
 
-// child is an init process started by this process.
+// child is a container's process started by this process: an init (cmd)
+// or a spawned program.
 type child struct {
-	cmd *exec.Cmd
-	cg  *containerCgroup // nil for exec'd processes
+	cmd  *exec.Cmd
+	proc *os.Process
+	cg   *containerCgroup // nil for exec'd processes
 }
 
 // initExePath is where the init finds tabula's binary: the protected fd
@@ -135,65 +138,52 @@ func (r *Runtime) create(ctx context.Context, id, bundle string, opts CreateOpti
 			return nil, err
 		}
 	}
-	fifo := filepath.Join(dir, fifoName)
-	if err := unix.Mkfifo(fifo, 0o600); err != nil {
-		return nil, fmt.Errorf("create %s: %w", fifo, err)
-	}
-	// The init reopens the fifo after it has become the container's user
-	// and may have lost CAP_DAC_OVERRIDE: the fifo is that user's.
-	if u := spec.Process.User; u.UID != 0 || u.GID != 0 {
-		if err := os.Chown(fifo, int(u.UID), int(u.GID)); err != nil {
-			return nil, fmt.Errorf("create %s: %w", fifo, err)
-		}
-	}
 	nsFiles, err := openNamespaces(join)
 	if err != nil {
 		return nil, err
 	}
 	defer closeAll(nsFiles)
-
-	cmd, err := newInitCmd("create", id, opts.Stdin, opts.Stdout, opts.Stderr, spec.Process.Terminal)
-	if err != nil {
-		return nil, err
+	initCfg := &initConfig{
+		Spec: newInitSpec(spec), Process: spec.Process, Root: root, Bundle: bundle,
+		Rootfs: opts.Rootfs, NewCgroupNS: newCgroupNS,
 	}
-	cmd.SysProcAttr.Cloneflags = cloneflags
-	if cg != nil && cg.v2 != nil {
-		cmd.SysProcAttr.UseCgroupFD = true
-		cmd.SysProcAttr.CgroupFD = int(cg.dir.Fd())
-	}
-	// The seccomp filter compiles on another core while the init starts.
-	seccompc := compileAsync(spec.Linux.Seccomp)
-	ch := &child{cmd: cmd, cg: cg}
-	cfg := func() (*initConfig, error) {
-		var tasks []string
-		if cg == nil {
-			if err := newCg(); err != nil {
-				return nil, err
-			}
-			ch.cg = cg
-			tasks = cg.taskFiles()
-		}
-		prog, err := (<-seccompc)()
+	var (
+		ch      *child
+		console *os.File
+		held    bool
+	)
+	if prog, err := compileSeccomp(spec.Linux.Seccomp); err != nil {
+		return nil, fmt.Errorf("linux.seccomp: %w: %w", err, errdefs.ErrInvalidArgument)
+	} else if !r.noSpawn && canSpawn(unifiedHost(), prog) {
+		initCfg.Seccomp = prog
+		// The cgroup is made while the thread starts; it waits for it.
+		cgc := make(chan error, 1)
+		go func() { cgc <- newCg() }()
+		cgroup := sync.OnceValues(func() (*containerCgroup, error) { return cg, <-cgc })
+		var s *spawned
+		s, err = spawn(&spawnPlan{
+			cfg: initCfg, cloneflags: cloneflags, join: join, nsFiles: nsFiles, cgroup: cgroup,
+			stdio: [3]*os.File{opts.Stdin, opts.Stdout, opts.Stderr},
+		})
 		if err != nil {
-			return nil, fmt.Errorf("linux.seccomp: %w: %w", err, errdefs.ErrInvalidArgument)
+			cgroup() // made or not, before the deferred delete looks
+			return nil, fmt.Errorf("create container %s: %w", id, err)
 		}
-		return &initConfig{
-			Spec: newInitSpec(spec), Process: spec.Process, Root: root, Bundle: bundle,
-			Rootfs: opts.Rootfs, Fifo: fifo, CgroupTasks: tasks, NewCgroupNS: newCgroupNS, Seccomp: prog,
-		}, nil
-	}
-	var enter func() error
-	if len(join) > 0 {
-		enter = func() error { return setnsAll(join, nsFiles) }
-	}
-	console, err := ch.start(ctx, true, cfg, enter, nil)
-	if err != nil {
-		return nil, fmt.Errorf("create container %s: %w", id, err)
+		s.finish(true)
+		proc, err := os.FindProcess(s.pid)
+		if err != nil {
+			return nil, err
+		}
+		ch, console, held = &child{proc: proc, cg: cg}, s.console, true
+	} else {
+		if ch, console, err = r.createInit(ctx, dir, id, spec, initCfg, prog, join, nsFiles, opts, &cg, newCg); err != nil {
+			return nil, err
+		}
 	}
 	defer func() {
 		if retErr != nil {
-			cmd.Process.Kill()
-			cmd.Wait()
+			ch.proc.Kill()
+			ch.proc.Wait()
 		}
 	}()
 	if spec.Linux.Resources != nil {
@@ -201,13 +191,13 @@ func (r *Runtime) create(ctx context.Context, id, bundle string, opts CreateOpti
 			return nil, fmt.Errorf("container %s: %w", id, err)
 		}
 	}
-	pid := cmd.Process.Pid
-	startTime, _, err := processStartTime(pid)
+	pid := ch.proc.Pid
+	startTime, _, err := processStat(pid)
 	if err != nil {
 		return nil, fmt.Errorf("container %s: its process died: %w", id, err)
 	}
 	st := &state{
-		ID: id, Pid: pid, Bundle: bundle, StartTime: startTime, Cgroup: cg.path, Status: specs.StateCreated,
+		ID: id, Pid: pid, Bundle: bundle, StartTime: startTime, Cgroup: cg.path, Status: specs.StateCreated, Held: held,
 		Created: time.Now().UTC().Format(time.RFC3339Nano), Annotations: spec.Annotations, dir: dir,
 	}
 	if err := st.save(); err != nil {
@@ -223,6 +213,55 @@ func (r *Runtime) create(ctx context.Context, id, bundle string, opts CreateOpti
 		return nil, err
 	}
 	return &Container{ID: id, Pid: pid, proc: ch, Console: console}, nil
+}
+
+// createInit starts tabula again as the container's init, which sets the
+// container up around itself and waits on the exec fifo for Start. On a
+// v1 host the cgroup is made, by newCg into *cg, while the init loads.
+func (r *Runtime) createInit(ctx context.Context, dir, id string, spec *specs.Spec, cfg *initConfig, prog []byte,
+	join []nsJoin, nsFiles []*os.File, opts CreateOptions, cg **containerCgroup, newCg func() error) (*child, *os.File, error) {
+	fifo := filepath.Join(dir, fifoName)
+	if err := unix.Mkfifo(fifo, 0o600); err != nil {
+		return nil, nil, fmt.Errorf("create %s: %w", fifo, err)
+	}
+	// The init reopens the fifo after it has become the container's user
+	// and may have lost CAP_DAC_OVERRIDE: the fifo is that user's.
+	if u := spec.Process.User; u.UID != 0 || u.GID != 0 {
+		if err := os.Chown(fifo, int(u.UID), int(u.GID)); err != nil {
+			return nil, nil, fmt.Errorf("create %s: %w", fifo, err)
+		}
+	}
+	cmd, err := newInitCmd("create", id, opts.Stdin, opts.Stdout, opts.Stderr, spec.Process.Terminal)
+	if err != nil {
+		return nil, nil, err
+	}
+	cloneflags, _, _, _ := namespacePlan(spec.Linux.Namespaces)
+	cmd.SysProcAttr.Cloneflags = cloneflags
+	if c := *cg; c != nil && c.v2 != nil {
+		cmd.SysProcAttr.UseCgroupFD = true
+		cmd.SysProcAttr.CgroupFD = int(c.dir.Fd())
+	}
+	ch := &child{cmd: cmd, cg: *cg}
+	config := func() (*initConfig, error) {
+		if *cg == nil {
+			if err := newCg(); err != nil {
+				return nil, err
+			}
+			ch.cg = *cg
+			cfg.CgroupTasks = (*cg).taskFiles()
+		}
+		cfg.Fifo, cfg.Seccomp = fifo, prog
+		return cfg, nil
+	}
+	var enter func() error
+	if len(join) > 0 {
+		enter = func() error { return setnsAll(join, nsFiles) }
+	}
+	console, err := ch.start(ctx, true, config, enter, nil)
+	if err != nil {
+		return nil, nil, fmt.Errorf("create container %s: %w", id, err)
+	}
+	return ch, console, nil
 }
 
 // compileAsync compiles a seccomp profile in the background.
@@ -314,6 +353,7 @@ func (ch *child) start(ctx context.Context, create bool, config func() (*initCon
 	if err != nil {
 		return nil, err
 	}
+	ch.proc = cmd.Process
 	defer func() {
 		if retErr != nil {
 			cmd.Process.Kill()

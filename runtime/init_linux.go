@@ -130,21 +130,14 @@ func createInit(cfg *initConfig) error {
 	if err != nil {
 		return fmt.Errorf("open %s: %w", cfg.Fifo, err)
 	}
-	if err := prepareRootfs(cfg); err != nil {
+	if err := prepareRootfs(cfg, false); err != nil {
 		return err
 	}
 	if err := finishRootfs(spec); err != nil {
 		return err
 	}
-	if spec.Hostname != "" {
-		if err := unix.Sethostname([]byte(spec.Hostname)); err != nil {
-			return fmt.Errorf("set hostname %q: %w", spec.Hostname, err)
-		}
-	}
-	if spec.Domainname != "" {
-		if err := unix.Setdomainname([]byte(spec.Domainname)); err != nil {
-			return fmt.Errorf("set domainname %q: %w", spec.Domainname, err)
-		}
+	if err := setNames(spec); err != nil {
+		return err
 	}
 	if p.Terminal {
 		if err := setupTerminal(p, true); err != nil {
@@ -199,25 +192,82 @@ func execInit(cfg *initConfig) error {
 	return execve(path, p)
 }
 
-// prepareProcess does everything between a finished rootfs and execve:
-// rlimits, working directory, the program's lookup, credentials,
-// capabilities, no-new-privileges and seccomp, and the fds. It returns the
-// program's path.
+// setNames sets the container's host and domain names.
+func setNames(spec *initSpec) error {
+	if spec.Hostname != "" {
+		if err := unix.Sethostname([]byte(spec.Hostname)); err != nil {
+			return fmt.Errorf("set hostname %q: %w", spec.Hostname, err)
+		}
+	}
+	if spec.Domainname != "" {
+		if err := unix.Setdomainname([]byte(spec.Domainname)); err != nil {
+			return fmt.Errorf("set domainname %q: %w", spec.Domainname, err)
+		}
+	}
+	return nil
+}
+
+// prepareProcess does everything between a finished rootfs and execve in
+// the init: the process's limits, then prepareThread, then only fds 0-2
+// left open across execve. It returns the program's path.
 func prepareProcess(p *specs.Process, seccompProg []byte) (string, error) {
+	if err := setRlimits(0, p); err != nil {
+		return "", err
+	}
+	if err := setOOMScoreAdj(0, p); err != nil {
+		return "", err
+	}
+	uc, err := planUserAndCaps(p)
+	if err != nil {
+		return "", err
+	}
+	path, err := prepareThread(p, uc, seccompProg)
+	if err != nil {
+		return "", err
+	}
+	// Only fds 0-2 reach the program: everything else is closed by execve.
+	if err := unix.CloseRange(3, math.MaxUint32, unix.CLOSE_RANGE_CLOEXEC); err != nil {
+		return "", fmt.Errorf("mark fds close-on-exec: %w", err)
+	}
+	return path, nil
+}
+
+// setRlimits gives process pid (0: this one) the process's rlimits.
+func setRlimits(pid int, p *specs.Process) error {
 	for _, rl := range p.Rlimits {
 		res, ok := rlimitResources[rl.Type]
 		if !ok {
-			return "", fmt.Errorf("process.rlimits: unknown limit %q", rl.Type)
+			return fmt.Errorf("process.rlimits: unknown limit %q", rl.Type)
 		}
-		if err := syscall.Setrlimit(res, &syscall.Rlimit{Cur: rl.Soft, Max: rl.Hard}); err != nil {
-			return "", fmt.Errorf("process.rlimits %s: %w", rl.Type, err)
-		}
-	}
-	if p.OOMScoreAdj != nil {
-		if err := os.WriteFile("/proc/self/oom_score_adj", []byte(strconv.Itoa(*p.OOMScoreAdj)), 0); err != nil {
-			return "", fmt.Errorf("process.oomScoreAdj: %w", err)
+		if err := unix.Prlimit(pid, res, &unix.Rlimit{Cur: rl.Soft, Max: rl.Hard}, nil); err != nil {
+			return fmt.Errorf("process.rlimits %s: %w", rl.Type, err)
 		}
 	}
+	return nil
+}
+
+// setOOMScoreAdj gives process pid (0: this one) the process's OOM score
+// adjustment.
+func setOOMScoreAdj(pid int, p *specs.Process) error {
+	if p.OOMScoreAdj == nil {
+		return nil
+	}
+	proc := "self"
+	if pid != 0 {
+		proc = strconv.Itoa(pid)
+	}
+	if err := os.WriteFile("/proc/"+proc+"/oom_score_adj", []byte(strconv.Itoa(*p.OOMScoreAdj)), 0); err != nil {
+		return fmt.Errorf("process.oomScoreAdj: %w", err)
+	}
+	return nil
+}
+
+// prepareThread readies the calling thread, whose filesystem attributes
+// are its own, to execve the program: working directory, the program's
+// lookup, credentials and capabilities (planned by uc), no-new-privileges
+// and seccomp. Each acts on this thread alone. It returns the program's
+// path.
+func prepareThread(p *specs.Process, uc *userAndCaps, seccompProg []byte) (string, error) {
 	cwd := p.Cwd
 	if cwd == "" {
 		cwd = "/"
@@ -231,10 +281,6 @@ func prepareProcess(p *specs.Process, seccompProg []byte) (string, error) {
 		return "", fmt.Errorf("process.cwd %s is outside the container", cwd)
 	}
 	path, err := lookProgram(p)
-	if err != nil {
-		return "", err
-	}
-	uc, err := planUserAndCaps(p)
 	if err != nil {
 		return "", err
 	}
@@ -260,21 +306,23 @@ func prepareProcess(p *specs.Process, seccompProg []byte) (string, error) {
 			}
 		}
 	}
-	// Only fds 0-2 reach the program: everything else is closed by execve.
-	if err := unix.CloseRange(3, math.MaxUint32, unix.CLOSE_RANGE_CLOEXEC); err != nil {
-		return "", fmt.Errorf("mark fds close-on-exec: %w", err)
-	}
 	return path, nil
 }
 
 func execve(path string, p *specs.Process) error {
+	setUmask(p)
+	err := syscall.Exec(path, p.Args, p.Env)
+	return diagnoseExec(path, p.Args[0], err)
+}
+
+// setUmask sets the process's umask (0022 unless the spec says) on the
+// calling thread's filesystem attributes.
+func setUmask(p *specs.Process) {
 	umask := 0o022
 	if p.User.Umask != nil {
 		umask = int(*p.User.Umask)
 	}
 	unix.Umask(umask)
-	err := syscall.Exec(path, p.Args, p.Env)
-	return diagnoseExec(path, p.Args[0], err)
 }
 
 // send reports to the parent, with an fd when fd ≥ 0.

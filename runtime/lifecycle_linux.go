@@ -15,10 +15,10 @@ import (
 	"github.com/tabula-dev/tabula/errdefs"
 )
 
-// start lets a created container's init execve the program: it opens the
-// exec fifo (which wakes the init), and reads until the init's end of the
-// fifo closes on execve; an error report arrives there instead when the
-// program cannot start.
+// start lets a created container's program run. A held program (spawn) is
+// continued. An init is woken through the exec fifo, which start opens and
+// reads until the init's end closes on execve; an error report arrives
+// there instead when the program cannot start.
 func (r *Runtime) start(ctx context.Context, id string) error {
 	st, err := r.loadState(id)
 	if err != nil {
@@ -34,6 +34,13 @@ func (r *Runtime) start(ctx context.Context, id string) error {
 	defer unix.Close(pidfd)
 	if !st.alive() {
 		return fmt.Errorf("container %s has stopped: %w", id, errdefs.ErrFailedPrecondition)
+	}
+	if st.Held {
+		if err := unix.PidfdSendSignal(pidfd, unix.SIGCONT, nil, 0); err != nil {
+			return fmt.Errorf("start container %s: %w", id, err)
+		}
+		st.Status, st.Held = specs.StateRunning, false
+		return st.save()
 	}
 	fifo := filepath.Join(st.dir, fifoName)
 	fd, err := unix.Open(fifo, unix.O_RDONLY|unix.O_NONBLOCK|unix.O_CLOEXEC, 0)
@@ -118,8 +125,7 @@ func (p *Process) wait() (ExitStatus, error) {
 }
 
 func (ch *child) wait() (ExitStatus, error) {
-	err := ch.cmd.Wait()
-	ps := ch.cmd.ProcessState
+	ps, err := ch.proc.Wait()
 	if ps == nil {
 		return ExitStatus{}, err
 	}

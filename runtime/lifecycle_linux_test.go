@@ -142,7 +142,7 @@ func TestCreateErrors(t *testing.T) {
 // (another start time) is stopped, never running.
 func TestStateRecycledPid(t *testing.T) {
 	r := &Runtime{StateDir: t.TempDir()}
-	start, _, err := processStartTime(os.Getpid())
+	start, _, err := processStat(os.Getpid())
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -86,8 +86,9 @@ func mount(source, target, fstype string, flags uintptr, data string) error {
 // prepareRootfs builds the container's filesystem in the init's own mount
 // namespace: the mount tree is made private, the rootfs mounts (tabula's
 // overlay) go on the root path, then the spec's mounts and the devices, and
-// finally pivot_root makes it "/".
-func prepareRootfs(cfg *initConfig) error {
+// finally pivot_root makes it "/". With deferProc, the mounts of /proc and
+// below are left for later (spawn's finishProc).
+func prepareRootfs(cfg *initConfig, deferProc bool) error {
 	spec := cfg.Spec
 	prop := uintptr(unix.MS_REC | unix.MS_PRIVATE)
 	if spec.RootfsPropagation != "" {
@@ -112,6 +113,9 @@ func prepareRootfs(cfg *initConfig) error {
 		return fmt.Errorf("bind the root filesystem: %w", err)
 	}
 	for i, m := range spec.Mounts {
+		if deferProc && underProc(m.Destination) {
+			continue
+		}
 		if err := mountInto(root, cfg.Bundle, m); err != nil {
 			return fmt.Errorf("mounts[%d] (%s): %w", i, m.Destination, err)
 		}

@@ -113,9 +113,28 @@ func setnsAll(join []nsJoin, files []*os.File) error {
 // thread exits when f returns.
 func onThrowawayThread(f func() error) error {
 	errc := make(chan error, 1)
-	go func() {
-		goruntime.LockOSThread() // never unlocked: the thread dies with the goroutine
-		errc <- f()
-	}()
+	goThrowaway(func() { errc <- f() })
 	return <-errc
+}
+
+// goThrowaway starts f in a goroutine locked to its OS thread for good, so
+// that the thread ends with it. That thread is never the process's main
+// thread, which cannot end and whose namespaces are what /proc/self shows
+// every thread.
+func goThrowaway(f func()) {
+	go func() {
+		goruntime.LockOSThread()
+		if unix.Gettid() != unix.Getpid() {
+			f()
+			return // the thread ends here
+		}
+		// Holding the main thread, start f again: it gets another one.
+		done := make(chan struct{})
+		goThrowaway(func() {
+			defer close(done)
+			f()
+		})
+		<-done
+		goruntime.UnlockOSThread()
+	}()
 }

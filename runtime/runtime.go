@@ -12,6 +12,8 @@ import (
 // StateDir, one directory per container ID (like runc's /run/runc).
 type Runtime struct {
 	StateDir string
+
+	noSpawn bool // tests: always start tabula's init (see spawn_linux.go)
 }
 
 // CreateOptions are what a caller gives Create besides the bundle.

@@ -169,3 +169,41 @@ func loadSeccomp(prog []byte) error {
 	goruntime.KeepAlive(prog)
 	return nil
 }
+
+// seccompAllows reports whether a compiled program lets every one of calls
+// through, as the kernel would run it. calls are a system call number and
+// its first argument.
+func seccompAllows(prog []byte, calls [][2]uint64) bool {
+	info, err := arch.GetInfo("")
+	if err != nil || len(prog) == 0 || len(prog)%8 != 0 {
+		return false
+	}
+	insts := make([]bpf.Instruction, 0, len(prog)/8)
+	for i := 0; i < len(prog); i += 8 {
+		raw := bpf.RawInstruction{
+			Op: binary.NativeEndian.Uint16(prog[i:]),
+			Jt: prog[i+2], Jf: prog[i+3],
+			K: binary.NativeEndian.Uint32(prog[i+4:]),
+		}
+		insts = append(insts, raw.Disassemble())
+	}
+	vm, err := bpf.NewVM(insts)
+	if err != nil {
+		return false
+	}
+	for _, c := range calls {
+		// struct seccomp_data: nr, arch, instruction pointer, args. The VM
+		// loads words big-endian, so each 32-bit word is written that
+		// way at the offset the kernel's (little-endian) layout puts it.
+		var data [64]byte
+		binary.BigEndian.PutUint32(data[0:], uint32(c[0]))
+		binary.BigEndian.PutUint32(data[4:], uint32(info.ID))
+		binary.BigEndian.PutUint32(data[16:], uint32(c[1]))
+		binary.BigEndian.PutUint32(data[20:], uint32(c[1]>>32))
+		ret, err := vm.Run(data[:])
+		if err != nil || uint32(ret)&unix.SECCOMP_RET_ACTION_FULL != unix.SECCOMP_RET_ALLOW {
+			return false
+		}
+	}
+	return true
+}

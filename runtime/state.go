@@ -37,6 +37,10 @@ type state struct {
 	// other tools reading the file; State never trusts it and works the
 	// status out from the process table instead.
 	Status specs.ContainerState `json:"status"`
+	// Held says that the process is the program itself, stopped after its
+	// execve until Start continues it (spawn), rather than an init
+	// waiting on the exec fifo.
+	Held bool `json:"held,omitempty"`
 
 	status specs.ContainerState // computed when loaded
 	dir    string
@@ -112,9 +116,11 @@ func (r *Runtime) loadState(id string) (*state, error) {
 		return nil, fmt.Errorf("read state of container %s: %s: %v: %w", id, filepath.Join(dir, stateFile), err, errdefs.ErrCorrupt)
 	}
 	s.status = specs.StateStopped
-	if s.alive() {
+	if procState, ok := s.live(); ok {
 		s.status = specs.StateRunning
-		if _, err := os.Lstat(filepath.Join(dir, fifoName)); err == nil {
+		if s.Held && procState == 'T' {
+			s.status = specs.StateCreated
+		} else if _, err := os.Lstat(filepath.Join(dir, fifoName)); err == nil {
 			s.status = specs.StateCreated
 		}
 	}
@@ -124,11 +130,17 @@ func (r *Runtime) loadState(id string) (*state, error) {
 // alive reports whether the container's process still runs: its PID exists,
 // is not a zombie, and has the start time recorded at create.
 func (s *state) alive() bool {
+	_, ok := s.live()
+	return ok
+}
+
+// live is alive, with the state letter of the process (R, S, T, …).
+func (s *state) live() (byte, bool) {
 	if s.Pid <= 0 {
-		return false
+		return 0, false
 	}
-	st, zombie, err := processStartTime(s.Pid)
-	return err == nil && !zombie && st == s.StartTime
+	st, procState, err := processStat(s.Pid)
+	return procState, err == nil && procState != 'Z' && procState != 'X' && st == s.StartTime
 }
 
 func (s *state) oci() *specs.State {
@@ -173,12 +185,12 @@ func (r *Runtime) list(ctx context.Context) ([]*specs.State, error) {
 	return out, nil
 }
 
-// processStartTime returns the start time (in clock ticks since boot) of
-// process pid from /proc/<pid>/stat, and whether it is a zombie.
-func processStartTime(pid int) (uint64, bool, error) {
+// processStat returns the start time (in clock ticks since boot) of
+// process pid from /proc/<pid>/stat, and its state letter (Z: a zombie).
+func processStat(pid int) (uint64, byte, error) {
 	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
 	if err != nil {
-		return 0, false, err
+		return 0, 0, err
 	}
 	return parseStat(string(b))
 }
@@ -186,19 +198,19 @@ func processStartTime(pid int) (uint64, bool, error) {
 // parseStat reads the state (field 3) and start time (field 22) of a
 // /proc/<pid>/stat line; the command name (field 2) may hold spaces and
 // parentheses, so fields are counted from its last ')'.
-func parseStat(line string) (uint64, bool, error) {
+func parseStat(line string) (uint64, byte, error) {
 	i := strings.LastIndexByte(line, ')')
 	if i < 0 {
-		return 0, false, fmt.Errorf("malformed /proc stat line %q", line)
+		return 0, 0, fmt.Errorf("malformed /proc stat line %q", line)
 	}
 	f := strings.Fields(line[i+1:])
 	// f[0] is field 3 (state), so field 22 is f[19].
 	if len(f) < 20 {
-		return 0, false, fmt.Errorf("malformed /proc stat line %q", line)
+		return 0, 0, fmt.Errorf("malformed /proc stat line %q", line)
 	}
 	st, err := strconv.ParseUint(f[19], 10, 64)
 	if err != nil {
-		return 0, false, fmt.Errorf("malformed start time in /proc stat line %q", line)
+		return 0, 0, fmt.Errorf("malformed start time in /proc stat line %q", line)
 	}
-	return st, f[0] == "Z" || f[0] == "X", nil
+	return st, f[0][0], nil
 }

@@ -1,0 +1,436 @@
+package runtime
+
+import (
+	"fmt"
+	"math"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+
+	securejoin "github.com/cyphar/filepath-securejoin"
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"golang.org/x/sys/unix"
+)
+
+// Create builds most containers inside the calling process, without
+// starting tabula a second time as the container's init (spawn). A
+// throwaway thread enters the container's cgroup and namespaces, mounts
+// the root filesystem and pivots into it, becomes the container's user
+// with its capabilities, no-new-privileges and seccomp filter, and forks
+// the program under ptrace, which stops it just after its execve, before
+// its first instruction. Only then does the new PID namespace exist, so
+// another thread, still privileged, mounts /proc for it (procfs's pidns
+// option) and applies the masked and read-only paths and sysctls. The
+// thread then lets the program go, stopped (SIGSTOP): Start continues it.
+//
+// The re-executed init remains for what this cannot do: a v2 cgroup (a
+// thread cannot enter one alone, and the cgroup namespace must be rooted
+// there), a kernel without procfs's pidns option, and a seccomp profile
+// that denies what the thread does once its filter is loaded (threadCalls).
+
+// canSpawn reports whether Create may build the container in this process,
+// given its compiled seccomp filter.
+func canSpawn(unified bool, seccompProg []byte) bool {
+	if unified || !procPidnsOption() {
+		return false
+	}
+	return seccompProg == nil || seccompAllows(seccompProg, threadCalls)
+}
+
+// threadCalls are the system calls (and first arguments) that the thread
+// makes, and that its fork makes before execve, under the container's
+// seccomp filter beyond what any program does.
+var threadCalls = [][2]uint64{
+	{unix.SYS_CLONE, unix.CLONE_VM | unix.CLONE_VFORK | uint64(unix.SIGCHLD)},
+	{unix.SYS_PTRACE, unix.PTRACE_TRACEME},
+	{unix.SYS_PTRACE, unix.PTRACE_DETACH},
+	{unix.SYS_WAIT4, 0},
+	{unix.SYS_KILL, 0},
+	{unix.SYS_DUP3, 0},
+	{unix.SYS_PRLIMIT64, 0},
+	{unix.SYS_SETSID, 0},
+	{unix.SYS_IOCTL, 0},
+	{unix.SYS_EXECVE, 0},
+}
+
+// procPidnsOption reports whether procfs takes the pidns mount option
+// (Linux 6.15 and later).
+var procPidnsOption = sync.OnceValue(func() bool {
+	fs, err := unix.Fsopen("proc", unix.FSOPEN_CLOEXEC)
+	if err != nil {
+		return false
+	}
+	defer unix.Close(fs)
+	ns, err := unix.Open("/proc/self/ns/pid", unix.O_RDONLY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return false
+	}
+	defer unix.Close(ns)
+	return unix.FsconfigSetFd(fs, "pidns", ns) == nil
+})
+
+// spawnPlan is what spawn needs besides the init's configuration.
+type spawnPlan struct {
+	cfg        *initConfig
+	cloneflags uintptr
+	join       []nsJoin
+	nsFiles    []*os.File
+	// cgroup returns the container's cgroup once made (concurrently with
+	// the thread's start).
+	cgroup func() (*containerCgroup, error)
+	stdio  [3]*os.File // nil: /dev/null
+}
+
+// spawned is a program forked by spawn and stopped after its execve.
+type spawned struct {
+	pid     int
+	console *os.File
+	// release lets the program go (stopped, for Start) when ok, or kills
+	// it; the tracing thread then exits.
+	release chan bool
+	done    chan struct{}
+	// waitThread returns once the thread has ended: it sat in the
+	// container's cgroup, which cannot be removed before.
+	waitThread func()
+}
+
+// spawn runs the container's setup on a throwaway thread and forks its
+// program from there; see the comment at the top of this file.
+func spawn(plan *spawnPlan) (_ *spawned, retErr error) {
+	cfg := plan.cfg
+	devNull, err := os.Open(os.DevNull)
+	if err != nil {
+		return nil, err
+	}
+	defer devNull.Close()
+	var files [3]uintptr
+	for i, f := range plan.stdio {
+		if f == nil || cfg.Process.Terminal {
+			f = devNull
+		}
+		files[i] = f.Fd()
+	}
+	s := &spawned{pid: -1, release: make(chan bool), done: make(chan struct{})}
+	var tid int
+	errc := make(chan error, 1)
+	goThrowaway(func() {
+		tid = unix.Gettid()
+		defer close(s.done)
+		console, err := forkProgram(cfg, plan, files, s)
+		s.console = console
+		errc <- err
+		if err == nil && <-s.release {
+			// PTRACE_DETACH delivers its data argument as a signal: the
+			// program stops until Start. It must have stopped before
+			// Start's SIGCONT, which would otherwise come first and be lost.
+			unix.RawSyscall6(unix.SYS_PTRACE, unix.PTRACE_DETACH, uintptr(s.pid), 0, uintptr(unix.SIGSTOP), 0, 0)
+			var ws unix.WaitStatus
+			for {
+				if _, err := unix.Wait4(s.pid, &ws, unix.WUNTRACED|unix.WALL, nil); err != unix.EINTR {
+					return
+				}
+			}
+		}
+		// The tracee must not outlive this thread: it would run on
+		// unfinished.
+		if s.pid > 0 {
+			unix.Kill(s.pid, unix.SIGKILL)
+			reapTraced(s.pid)
+		}
+	})
+	s.waitThread = func() {
+		<-s.done
+		waitThreadExit(tid)
+	}
+	if err := <-errc; err != nil {
+		s.waitThread()
+		return nil, err
+	}
+	defer func() {
+		if retErr != nil {
+			s.finish(false)
+			if s.console != nil {
+				s.console.Close()
+			}
+		}
+	}()
+	if err := finishProc(s.pid, cfg); err != nil {
+		return nil, err
+	}
+	if err := setOOMScoreAdj(s.pid, cfg.Process); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+// finish lets the program go (stopped) or kills it, and waits for the
+// tracing thread to end.
+func (s *spawned) finish(ok bool) {
+	s.release <- ok
+	s.waitThread()
+}
+
+// waitThreadExit returns once thread tid of this process has ended.
+func waitThreadExit(tid int) {
+	fd, err := unix.PidfdOpen(tid, unix.PIDFD_THREAD)
+	if err != nil {
+		return // ended already (ESRCH)
+	}
+	defer unix.Close(fd)
+	pfd := []unix.PollFd{{Fd: int32(fd), Events: unix.POLLIN}}
+	for {
+		if _, err := unix.Poll(pfd, -1); err != unix.EINTR {
+			return
+		}
+	}
+}
+
+// underProc reports whether a mount destination is /proc or below it.
+func underProc(dest string) bool {
+	d := filepath.Clean("/" + dest)
+	return d == "/proc" || strings.HasPrefix(d, "/proc/")
+}
+
+// forkProgram is the throwaway thread's part of spawn, up to the program
+// stopped after its execve. It returns the pty master when the process has
+// a terminal.
+func forkProgram(cfg *initConfig, plan *spawnPlan, files [3]uintptr, s *spawned) (console *os.File, err error) {
+	p := cfg.Process
+	// What the user and capabilities become is read from this process's
+	// /proc, before the thread leaves it.
+	uc, err := planUserAndCaps(p)
+	if err != nil {
+		return nil, err
+	}
+	// The thread's root, working directory and umask become its own.
+	if err := unix.Unshare(unix.CLONE_FS); err != nil {
+		return nil, fmt.Errorf("unshare filesystem attributes: %w", err)
+	}
+	if err := setnsAll(plan.join, plan.nsFiles); err != nil {
+		return nil, err
+	}
+	cg, err := plan.cgroup()
+	if err != nil {
+		return nil, err
+	}
+	// The cgroup first, so that a new cgroup namespace is rooted there.
+	for _, f := range cg.taskFiles() {
+		if err := os.WriteFile(f, []byte("0"), 0); err != nil {
+			return nil, fmt.Errorf("enter the container's cgroup: %w", err)
+		}
+	}
+	flags := plan.cloneflags
+	if cfg.NewCgroupNS {
+		flags |= unix.CLONE_NEWCGROUP
+	}
+	if err := unix.Unshare(int(flags)); err != nil {
+		return nil, fmt.Errorf("create namespaces: %w", err)
+	}
+	if err := prepareRootfs(cfg, true); err != nil {
+		return nil, err
+	}
+	if err := setNames(cfg.Spec); err != nil {
+		return nil, err
+	}
+	sys := &syscall.SysProcAttr{Ptrace: true}
+	if p.Terminal {
+		master, slave, err := openTerminal(p, true)
+		if err != nil {
+			return nil, err
+		}
+		defer unix.Close(slave)
+		console = os.NewFile(uintptr(master), "console")
+		defer func() {
+			if err != nil {
+				console.Close()
+			}
+		}()
+		files = [3]uintptr{uintptr(slave), uintptr(slave), uintptr(slave)}
+		sys.Setsid, sys.Setctty, sys.Ctty = true, true, 0
+	}
+	// Only fds 0-2 reach the program: every other fd of this process is
+	// closed by the execve (what Go opens already is).
+	if err := unix.CloseRange(3, math.MaxUint32, unix.CLOSE_RANGE_CLOEXEC); err != nil {
+		return console, fmt.Errorf("mark fds close-on-exec: %w", err)
+	}
+	path, err := prepareThread(p, uc, cfg.Seccomp)
+	if err != nil {
+		return console, err
+	}
+	setUmask(p)
+	pid, err := syscall.ForkExec(path, p.Args, &syscall.ProcAttr{Env: p.Env, Files: files[:], Sys: sys})
+	if err != nil {
+		return console, diagnoseExec(path, p.Args[0], err)
+	}
+	s.pid = pid
+	var ws unix.WaitStatus
+	for {
+		_, err = unix.Wait4(pid, &ws, unix.WALL, nil)
+		if err != unix.EINTR {
+			break
+		}
+	}
+	if err != nil {
+		return console, fmt.Errorf("wait for the program's execve: %w", err)
+	}
+	if !ws.Stopped() || ws.StopSignal() != unix.SIGTRAP {
+		if !ws.Stopped() {
+			s.pid = -1 // reaped
+		}
+		return console, fmt.Errorf("the program ended before it started (%s)", describeWait(ws))
+	}
+	// The thread has the program's credentials, which is what lets it
+	// lower the program's limits without CAP_SYS_RESOURCE.
+	return console, setRlimits(pid, p)
+}
+
+// reapTraced waits until traced process pid, killed, has ended.
+func reapTraced(pid int) {
+	var ws unix.WaitStatus
+	for {
+		_, err := unix.Wait4(pid, &ws, unix.WALL, nil)
+		if err == unix.EINTR || err == nil && !ws.Exited() && !ws.Signaled() {
+			continue
+		}
+		return
+	}
+}
+
+func describeWait(ws unix.WaitStatus) string {
+	switch {
+	case ws.Exited():
+		return "exit status " + strconv.Itoa(ws.ExitStatus())
+	case ws.Signaled():
+		return "killed by " + ws.Signal().String()
+	case ws.Stopped():
+		return "stopped by " + ws.StopSignal().String()
+	}
+	return fmt.Sprintf("wait status %#x", int(ws))
+}
+
+// finishProc completes the rootfs of a spawned program, from a thread that
+// joins its mount namespace (and the namespaces its sysctls belong to)
+// with this process's privileges: /proc for the program's PID namespace,
+// the spec's other mounts below /proc, sysctls, masked and read-only
+// paths, and a read-only root.
+func finishProc(pid int, cfg *initConfig) error {
+	nsDir := "/proc/" + strconv.Itoa(pid) + "/ns/"
+	pidns, err := unix.Open(nsDir+"pid", unix.O_RDONLY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return fmt.Errorf("open the container's PID namespace: %w", err)
+	}
+	defer unix.Close(pidns)
+	// sysctls are written in the namespaces they belong to.
+	var join []nsJoin
+	for _, name := range []string{"uts", "ipc", "net", "mnt"} {
+		join = append(join, nsJoin{typ: nsTypeOf(name), path: nsDir + name})
+	}
+	nsFiles, err := openNamespaces(join)
+	if err != nil {
+		return err
+	}
+	defer closeAll(nsFiles)
+	return onThrowawayThread(func() error {
+		if err := unix.Unshare(unix.CLONE_FS); err != nil {
+			return fmt.Errorf("unshare filesystem attributes: %w", err)
+		}
+		if err := setnsAll(join, nsFiles); err != nil {
+			return err
+		}
+		for i, m := range cfg.Spec.Mounts {
+			if !underProc(m.Destination) {
+				continue
+			}
+			var err error
+			if m.Type == "proc" {
+				err = mountProc(m, pidns)
+			} else {
+				err = mountInto("/", cfg.Bundle, m)
+			}
+			if err != nil {
+				return fmt.Errorf("mounts[%d] (%s): %w", i, m.Destination, err)
+			}
+		}
+		return finishRootfs(cfg.Spec)
+	})
+}
+
+func nsTypeOf(name string) specs.LinuxNamespaceType {
+	for _, ns := range nsProcName {
+		if ns.name == name {
+			return ns.typ
+		}
+	}
+	return ""
+}
+
+// mountProc mounts a procfs of PID namespace pidns on m's destination,
+// with the new mount API, which alone can name the namespace.
+func mountProc(m specs.Mount, pidns int) error {
+	dest, err := securejoin.SecureJoin("/", m.Destination)
+	if err != nil {
+		return err
+	}
+	flags, _, data := parseMountOptions(m.Options)
+	fs, err := unix.Fsopen("proc", unix.FSOPEN_CLOEXEC)
+	if err != nil {
+		return fmt.Errorf("fsopen proc: %w", err)
+	}
+	defer unix.Close(fs)
+	if err := unix.FsconfigSetFd(fs, "pidns", pidns); err != nil {
+		return fmt.Errorf("proc option pidns: %w", err)
+	}
+	for _, o := range strings.Split(data, ",") {
+		if o == "" {
+			continue
+		}
+		if k, v, ok := strings.Cut(o, "="); ok {
+			err = unix.FsconfigSetString(fs, k, v)
+		} else {
+			err = unix.FsconfigSetFlag(fs, o)
+		}
+		if err != nil {
+			return fmt.Errorf("proc option %s: %w", o, err)
+		}
+	}
+	if err := unix.FsconfigCreate(fs); err != nil {
+		return fmt.Errorf("create procfs: %w", err)
+	}
+	mnt, err := unix.Fsmount(fs, unix.FSMOUNT_CLOEXEC, mountAttrs(flags))
+	if err != nil {
+		return fmt.Errorf("fsmount proc: %w", err)
+	}
+	defer unix.Close(mnt)
+	if err := createTarget(dest, true); err != nil {
+		return err
+	}
+	if err := unix.MoveMount(mnt, "", unix.AT_FDCWD, dest, unix.MOVE_MOUNT_F_EMPTY_PATH); err != nil {
+		return fmt.Errorf("move_mount proc to %s: %w", dest, err)
+	}
+	return nil
+}
+
+// mountAttrs translates mount(2) flags to the new mount API's attributes.
+func mountAttrs(flags uintptr) int {
+	attrs := 0
+	for _, f := range []struct {
+		flag uintptr
+		attr int
+	}{
+		{unix.MS_RDONLY, unix.MOUNT_ATTR_RDONLY},
+		{unix.MS_NOSUID, unix.MOUNT_ATTR_NOSUID},
+		{unix.MS_NODEV, unix.MOUNT_ATTR_NODEV},
+		{unix.MS_NOEXEC, unix.MOUNT_ATTR_NOEXEC},
+		{unix.MS_NOATIME, unix.MOUNT_ATTR_NOATIME},
+		{unix.MS_STRICTATIME, unix.MOUNT_ATTR_STRICTATIME},
+		{unix.MS_NODIRATIME, unix.MOUNT_ATTR_NODIRATIME},
+	} {
+		if flags&f.flag != 0 {
+			attrs |= f.attr
+		}
+	}
+	return attrs
+}
