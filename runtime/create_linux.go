@@ -25,6 +25,10 @@ type child struct {
 	cmd  *exec.Cmd
 	proc *os.Process
 	cg   *containerCgroup // nil for exec'd processes
+	// mntns holds a spawned container's mount namespace, so that its
+	// teardown (unmounting the rootfs and the rest) does not delay the
+	// container's exit status: wait releases it in the background.
+	mntns *os.File
 }
 
 // initExePath is where the init finds tabula's binary: the protected fd
@@ -97,6 +101,17 @@ func (r *Runtime) create(ctx context.Context, id, bundle string, opts CreateOpti
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", err, errdefs.ErrInvalidArgument)
 	}
+	// A new network namespace takes the kernel most of a millisecond: it
+	// is made on another thread while the rest is prepared, and joined.
+	var netns func() (*os.File, error)
+	if cloneflags&unix.CLONE_NEWNET != 0 {
+		netns = newNetNS()
+		defer func() {
+			if f, _ := netns(); f != nil {
+				f.Close()
+			}
+		}()
+	}
 	root := spec.Root.Path
 	if !filepath.IsAbs(root) {
 		root = filepath.Join(bundle, root)
@@ -162,7 +177,7 @@ func (r *Runtime) create(ctx context.Context, id, bundle string, opts CreateOpti
 		cgroup := sync.OnceValues(func() (*containerCgroup, error) { return cg, <-cgc })
 		var s *spawned
 		s, err = spawn(&spawnPlan{
-			cfg: initCfg, cloneflags: cloneflags, join: join, nsFiles: nsFiles, cgroup: cgroup,
+			cfg: initCfg, cloneflags: cloneflags, netns: netns, join: join, nsFiles: nsFiles, cgroup: cgroup,
 			stdio: [3]*os.File{opts.Stdin, opts.Stdout, opts.Stderr},
 		})
 		if err != nil {
@@ -174,7 +189,7 @@ func (r *Runtime) create(ctx context.Context, id, bundle string, opts CreateOpti
 		if err != nil {
 			return nil, err
 		}
-		ch, console, held = &child{proc: proc, cg: cg}, s.console, true
+		ch, console, held = &child{proc: proc, cg: cg, mntns: s.mntns}, s.console, true
 	} else {
 		if ch, console, err = r.createInit(ctx, dir, id, spec, initCfg, prog, join, nsFiles, opts, &cg, newCg); err != nil {
 			return nil, err

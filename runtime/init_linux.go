@@ -130,7 +130,7 @@ func createInit(cfg *initConfig) error {
 	if err != nil {
 		return fmt.Errorf("open %s: %w", cfg.Fifo, err)
 	}
-	if err := prepareRootfs(cfg, false); err != nil {
+	if err := prepareRootfs(cfg); err != nil {
 		return err
 	}
 	if err := finishRootfs(spec); err != nil {

@@ -126,6 +126,9 @@ func (p *Process) wait() (ExitStatus, error) {
 
 func (ch *child) wait() (ExitStatus, error) {
 	ps, err := ch.proc.Wait()
+	if ch.mntns != nil {
+		go ch.mntns.Close()
+	}
 	if ps == nil {
 		return ExitStatus{}, err
 	}

@@ -86,9 +86,23 @@ func mount(source, target, fstype string, flags uintptr, data string) error {
 // prepareRootfs builds the container's filesystem in the init's own mount
 // namespace: the mount tree is made private, the rootfs mounts (tabula's
 // overlay) go on the root path, then the spec's mounts and the devices, and
-// finally pivot_root makes it "/". With deferProc, the mounts of /proc and
-// below are left for later (spawn's finishProc).
-func prepareRootfs(cfg *initConfig, deferProc bool) error {
+// finally pivot_root makes it "/".
+func prepareRootfs(cfg *initConfig) error {
+	if err := mountRootfs(cfg); err != nil {
+		return err
+	}
+	if err := mountSpec(cfg, func(int) bool { return true }); err != nil {
+		return err
+	}
+	if err := populateRootfs(cfg); err != nil {
+		return err
+	}
+	return pivotRoot(cfg.Root)
+}
+
+// mountRootfs makes the mount tree private and mounts the rootfs (tabula's
+// overlay) on the root path, itself a mount point as pivot_root needs.
+func mountRootfs(cfg *initConfig) error {
 	spec := cfg.Spec
 	prop := uintptr(unix.MS_REC | unix.MS_PRIVATE)
 	if spec.RootfsPropagation != "" {
@@ -108,19 +122,29 @@ func prepareRootfs(cfg *initConfig, deferProc bool) error {
 			return fmt.Errorf("mount the root filesystem: %w", err)
 		}
 	}
-	// pivot_root needs the new root to be a mount point.
 	if err := mount(root, root, "", unix.MS_BIND|unix.MS_REC, ""); err != nil {
 		return fmt.Errorf("bind the root filesystem: %w", err)
 	}
-	for i, m := range spec.Mounts {
-		if deferProc && underProc(m.Destination) {
+	return nil
+}
+
+// mountSpec makes, in order, the spec's mounts whose index which selects.
+func mountSpec(cfg *initConfig, which func(i int) bool) error {
+	for i, m := range cfg.Spec.Mounts {
+		if !which(i) {
 			continue
 		}
-		if err := mountInto(root, cfg.Bundle, m); err != nil {
+		if err := mountInto(cfg.Root, cfg.Bundle, m); err != nil {
 			return fmt.Errorf("mounts[%d] (%s): %w", i, m.Destination, err)
 		}
 	}
-	if err := createDevices(root, spec.Devices); err != nil {
+	return nil
+}
+
+// populateRootfs creates the devices and the working directory.
+func populateRootfs(cfg *initConfig) error {
+	root := cfg.Root
+	if err := createDevices(root, cfg.Spec.Devices); err != nil {
 		return err
 	}
 	if p := cfg.Process; p != nil && p.Cwd != "" {
@@ -134,7 +158,7 @@ func prepareRootfs(cfg *initConfig, deferProc bool) error {
 			return fmt.Errorf("process.cwd %s: %w", p.Cwd, err)
 		}
 	}
-	return pivotRoot(root)
+	return nil
 }
 
 // mountInto makes mount m inside root; its destination is resolved with

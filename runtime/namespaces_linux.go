@@ -108,6 +108,26 @@ func setnsAll(join []nsJoin, files []*os.File) error {
 	return nil
 }
 
+// newNetNS starts making a network namespace and returns the function that
+// waits for it: an nsfs file to setns into.
+func newNetNS() func() (*os.File, error) {
+	c := make(chan struct{})
+	var f *os.File
+	var err error
+	goThrowaway(func() {
+		defer close(c)
+		if err = unix.Unshare(unix.CLONE_NEWNET); err != nil {
+			err = fmt.Errorf("create network namespace: %w", err)
+			return
+		}
+		f, err = os.Open("/proc/thread-self/ns/net")
+	})
+	return func() (*os.File, error) {
+		<-c
+		return f, err
+	}
+}
+
 // onThrowawayThread runs f on a new OS thread that is never given back to
 // Go's scheduler: f may change the thread's namespaces or cgroup, and the
 // thread exits when f returns.

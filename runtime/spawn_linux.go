@@ -76,6 +76,9 @@ var procPidnsOption = sync.OnceValue(func() bool {
 type spawnPlan struct {
 	cfg        *initConfig
 	cloneflags uintptr
+	// netns, when not nil, returns the new network namespace to join
+	// instead of creating one (CLONE_NEWNET in cloneflags).
+	netns func() (*os.File, error)
 	join       []nsJoin
 	nsFiles    []*os.File
 	// cgroup returns the container's cgroup once made (concurrently with
@@ -88,6 +91,7 @@ type spawnPlan struct {
 type spawned struct {
 	pid     int
 	console *os.File
+	mntns   *os.File
 	// release lets the program go (stopped, for Start) when ok, or kills
 	// it; the tracing thread then exits.
 	release chan bool
@@ -163,6 +167,9 @@ func spawn(plan *spawnPlan) (_ *spawned, retErr error) {
 	if err := setOOMScoreAdj(s.pid, cfg.Process); err != nil {
 		return nil, err
 	}
+	if s.mntns, err = os.Open("/proc/" + strconv.Itoa(s.pid) + "/ns/mnt"); err != nil {
+		return nil, err
+	}
 	return s, nil
 }
 
@@ -186,6 +193,42 @@ func waitThreadExit(tid int) {
 			return
 		}
 	}
+}
+
+// When spawn makes each of the spec's mounts.
+const (
+	beforeCgroup = iota // by the thread, while the cgroup is made
+	afterCgroup         // by the thread, in the cgroup and its namespace
+	afterFork           // by finishProc, once the PID namespace exists
+)
+
+// mountPhases assigns the spec's mounts to phases: cgroup filesystems show
+// the cgroup namespace of whoever mounts them, and procfs the PID
+// namespace. A mount whose destination is above or below that of an
+// earlier mount in a later phase goes in that phase too, so that mounts
+// stack in the spec's order.
+func mountPhases(mounts []specs.Mount) []int {
+	phase := make([]int, len(mounts))
+	for i, m := range mounts {
+		switch {
+		case underProc(m.Destination):
+			phase[i] = afterFork
+		case m.Type == "cgroup" || m.Type == "cgroup2":
+			phase[i] = afterCgroup
+		}
+		for j := range i {
+			if phase[j] > phase[i] && nested(mounts[i].Destination, mounts[j].Destination) {
+				phase[i] = phase[j]
+			}
+		}
+	}
+	return phase
+}
+
+// nested reports whether one of two paths is the other or below it.
+func nested(a, b string) bool {
+	a, b = filepath.Clean("/"+a), filepath.Clean("/"+b)
+	return a == b || strings.HasPrefix(a, strings.TrimSuffix(b, "/")+"/") || strings.HasPrefix(b, strings.TrimSuffix(a, "/")+"/")
 }
 
 // underProc reports whether a mount destination is /proc or below it.
@@ -212,24 +255,51 @@ func forkProgram(cfg *initConfig, plan *spawnPlan, files [3]uintptr, s *spawned)
 	if err := setnsAll(plan.join, plan.nsFiles); err != nil {
 		return nil, err
 	}
+	// The namespaces but the cgroup one, and the mounts that do not need
+	// the cgroup, while the cgroup is being made.
+	flags := plan.cloneflags
+	if plan.netns != nil {
+		f, err := plan.netns()
+		if err != nil {
+			return nil, err
+		}
+		if err := unix.Setns(int(f.Fd()), unix.CLONE_NEWNET); err != nil {
+			return nil, fmt.Errorf("join the network namespace: %w", err)
+		}
+		flags &^= unix.CLONE_NEWNET
+	}
+	if err := unix.Unshare(int(flags)); err != nil {
+		return nil, fmt.Errorf("create namespaces: %w", err)
+	}
+	phase := mountPhases(cfg.Spec.Mounts)
+	if err := mountRootfs(cfg); err != nil {
+		return nil, err
+	}
+	if err := mountSpec(cfg, func(i int) bool { return phase[i] == beforeCgroup }); err != nil {
+		return nil, err
+	}
 	cg, err := plan.cgroup()
 	if err != nil {
 		return nil, err
 	}
-	// The cgroup first, so that a new cgroup namespace is rooted there.
+	// The cgroup before its namespace, which is rooted where the thread is.
 	for _, f := range cg.taskFiles() {
 		if err := os.WriteFile(f, []byte("0"), 0); err != nil {
 			return nil, fmt.Errorf("enter the container's cgroup: %w", err)
 		}
 	}
-	flags := plan.cloneflags
 	if cfg.NewCgroupNS {
-		flags |= unix.CLONE_NEWCGROUP
+		if err := unix.Unshare(unix.CLONE_NEWCGROUP); err != nil {
+			return nil, fmt.Errorf("create cgroup namespace: %w", err)
+		}
 	}
-	if err := unix.Unshare(int(flags)); err != nil {
-		return nil, fmt.Errorf("create namespaces: %w", err)
+	if err := mountSpec(cfg, func(i int) bool { return phase[i] == afterCgroup }); err != nil {
+		return nil, err
 	}
-	if err := prepareRootfs(cfg, true); err != nil {
+	if err := populateRootfs(cfg); err != nil {
+		return nil, err
+	}
+	if err := pivotRoot(cfg.Root); err != nil {
 		return nil, err
 	}
 	if err := setNames(cfg.Spec); err != nil {
@@ -340,8 +410,9 @@ func finishProc(pid int, cfg *initConfig) error {
 		if err := setnsAll(join, nsFiles); err != nil {
 			return err
 		}
+		phase := mountPhases(cfg.Spec.Mounts)
 		for i, m := range cfg.Spec.Mounts {
-			if !underProc(m.Destination) {
+			if phase[i] != afterFork {
 				continue
 			}
 			var err error
