@@ -78,9 +78,9 @@ type spawnPlan struct {
 	cloneflags uintptr
 	// netns, when not nil, returns the new network namespace to join
 	// instead of creating one (CLONE_NEWNET in cloneflags).
-	netns func() (*os.File, error)
-	join       []nsJoin
-	nsFiles    []*os.File
+	netns   func() (*os.File, error)
+	join    []nsJoin
+	nsFiles []*os.File
 	// cgroup returns the container's cgroup once made (concurrently with
 	// the thread's start).
 	cgroup func() (*containerCgroup, error)
