@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 
 	"github.com/containerd/cgroups/v3"
 	"github.com/containerd/cgroups/v3/cgroup1"
@@ -122,7 +123,9 @@ func (c *containerCgroup) setPidsLimit(p *specs.LinuxPids) error {
 // minMemory is the smallest memory limit a container may have, as Docker.
 const minMemory = 6 * 1024 * 1024
 
-func hostV1Hierarchy() ([]cgroup1.Subsystem, error) {
+// hostV1Hierarchy is the host's v1 controllers, found once per process
+// (from /proc/self/mountinfo): creation and removal both need them.
+var hostV1Hierarchy = sync.OnceValues(func() ([]cgroup1.Subsystem, error) {
 	subs, err := cgroup1.Default()
 	if err != nil {
 		return nil, err
@@ -139,7 +142,7 @@ func hostV1Hierarchy() ([]cgroup1.Subsystem, error) {
 		}
 	}
 	return out, nil
-}
+})
 
 // loadCgroup finds the existing cgroup at path.
 func loadCgroup(path string) (*containerCgroup, error) {
