@@ -62,7 +62,10 @@ type Joined map[specs.LinuxNamespaceType]int // namespace → PID whose namespac
 
 // Create makes a container from src and opts: its directory with the OCI
 // spec, the /etc files and the writable layer, and its record in state
-// created. Every failure removes what was made, name included.
+// created, which Run stores once the container runs and StartDetached
+// before it hands the container over: one state.json write instead of two.
+// Until then tabula lists no such container, as when it is killed before
+// (Load). Every failure removes what was made, name included.
 func (c *Containers) Create(ctx context.Context, src *Source, opts *Options, joined Joined) (_ *Record, retErr error) {
 	if err := needRoot("run a container"); err != nil {
 		return nil, err
@@ -143,9 +146,6 @@ func (c *Containers) Create(ctx context.Context, src *Source, opts *Options, joi
 		return nil, err
 	}
 	rec.Monitor, rec.MonitorStart = selfStart()
-	if err := c.Save(rec); err != nil {
-		return nil, err
-	}
 	rec.spec = spec
 	return rec, nil
 }

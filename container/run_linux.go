@@ -322,6 +322,10 @@ func (c *Containers) StartDetached(ctx context.Context, rec *Record) error {
 		c.removeAll(context.WithoutCancel(ctx), rec)
 		return startFailure(fmt.Errorf("container %s: write its config.json: %w", shortID(rec.ID), err))
 	}
+	if err := c.Save(rec); err != nil { // the monitor loads it
+		c.removeAll(context.WithoutCancel(ctx), rec)
+		return startFailure(err)
+	}
 	exe, err := os.Executable()
 	if err != nil {
 		return startFailure(err)
