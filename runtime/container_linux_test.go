@@ -307,11 +307,21 @@ func assertGone(t *testing.T, r *Runtime, id, bundle string) {
 	}
 }
 
+// TestLifecycleAndExec goes through create, exec, start, kill and delete,
+// with containers and exec'd processes spawned by this process and started
+// through tabula's init.
 func TestLifecycleAndExec(t *testing.T) {
+	for _, noSpawn := range []bool{false, true} {
+		name := map[bool]string{false: "spawn", true: "init"}[noSpawn]
+		t.Run(name, func(t *testing.T) { testLifecycleAndExec(t, noSpawn) })
+	}
+}
+
+func testLifecycleAndExec(t *testing.T, noSpawn bool) {
 	bundle, spec := busyboxBundle(t, "sleep", "60")
 	writeSpec(t, bundle, spec)
 	ctx := context.Background()
-	r := &Runtime{StateDir: t.TempDir()}
+	r := &Runtime{StateDir: t.TempDir(), noSpawn: noSpawn}
 	c, err := r.Create(ctx, "life", bundle, CreateOptions{})
 	if err != nil {
 		t.Fatal(err)

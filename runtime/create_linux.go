@@ -9,7 +9,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
-	"sync"
 	"syscall"
 	"time"
 
@@ -170,26 +169,11 @@ func (r *Runtime) create(ctx context.Context, id, bundle string, opts CreateOpti
 	if prog, err := compileSeccomp(spec.Linux.Seccomp); err != nil {
 		return nil, fmt.Errorf("linux.seccomp: %w: %w", err, errdefs.ErrInvalidArgument)
 	} else if !r.noSpawn && canSpawn(unifiedHost(), prog) {
-		initCfg.Seccomp = prog
-		// The cgroup is made while the thread starts; it waits for it.
-		cgc := make(chan error, 1)
-		go func() { cgc <- newCg() }()
-		cgroup := sync.OnceValues(func() (*containerCgroup, error) { return cg, <-cgc })
-		var s *spawned
-		s, err = spawn(&spawnPlan{
-			cfg: initCfg, cloneflags: cloneflags, netns: netns, join: join, nsFiles: nsFiles, cgroup: cgroup,
-			stdio: [3]*os.File{opts.Stdin, opts.Stdout, opts.Stderr},
-		})
-		if err != nil {
-			cgroup() // made or not, before the deferred delete looks
+		plan := &createPlan{cfg: initCfg, cloneflags: cloneflags, netns: netns, join: join, nsFiles: nsFiles}
+		if ch, console, err = spawnContainer(spec, plan, prog, opts, &cg, newCg); err != nil {
 			return nil, fmt.Errorf("create container %s: %w", id, err)
 		}
-		s.finish(true)
-		proc, err := os.FindProcess(s.pid)
-		if err != nil {
-			return nil, err
-		}
-		ch, console, held = &child{proc: proc, cg: cg, mntns: s.mntns}, s.console, true
+		held = true
 	} else {
 		if ch, console, err = r.createInit(ctx, dir, id, spec, initCfg, prog, join, nsFiles, opts, &cg, newCg); err != nil {
 			return nil, err
@@ -277,16 +261,6 @@ func (r *Runtime) createInit(ctx context.Context, dir, id string, spec *specs.Sp
 		return nil, nil, fmt.Errorf("create container %s: %w", id, err)
 	}
 	return ch, console, nil
-}
-
-// compileAsync compiles a seccomp profile in the background.
-func compileAsync(s *specs.LinuxSeccomp) <-chan func() ([]byte, error) {
-	c := make(chan func() ([]byte, error), 1)
-	go func() {
-		prog, err := compileSeccomp(s)
-		c <- func() ([]byte, error) { return prog, err }
-	}()
-	return c
 }
 
 // newInitCmd prepares the re-execution of tabula as an init.

@@ -65,6 +65,31 @@ func (r *Runtime) exec(ctx context.Context, id string, p *specs.Process, opts Ex
 			return nil, fmt.Errorf("exec in container %s: cgroup %s: %w", id, st.Cgroup, err)
 		}
 	}
+	prog, err := compileSeccomp(spec.Linux.Seccomp)
+	if err != nil {
+		return nil, fmt.Errorf("exec in container %s: linux.seccomp: %w: %w", id, err, errdefs.ErrInvalidArgument)
+	}
+	if !r.noSpawn && canSpawn(unifiedHost(), prog) {
+		s, err := spawn(&spawnPlan{
+			process: proc, seccomp: prog, stdio: [3]*os.File{opts.Stdin, opts.Stdout, opts.Stderr},
+			enter: func() error {
+				// The cgroup first: its files are found through the
+				// host's mount namespace.
+				if cg != nil {
+					if err := enterCgroup(cg); err != nil {
+						return err
+					}
+				}
+				return setnsAll(append(join, nsJoin{typ: specs.MountNamespace, path: mntns.Name()}), append(nsFiles, mntns))
+			},
+		})
+		if err != nil {
+			return nil, fmt.Errorf("exec in container %s: %w", id, err)
+		}
+		s.finish(true)
+		p, _ := os.FindProcess(s.pid) // never fails on Linux
+		return r.execStarted(&child{proc: p}, s.console, opts)
+	}
 	cmd, err := newInitCmd("exec", id, opts.Stdin, opts.Stdout, opts.Stderr, proc.Terminal)
 	if err != nil {
 		return nil, err
@@ -80,28 +105,30 @@ func (r *Runtime) exec(ctx context.Context, id string, p *specs.Process, opts Ex
 	}
 	cmd.ExtraFiles = append(cmd.ExtraFiles, mntns) // fd 6, after child.start's three
 	ch := &child{cmd: cmd}
-	seccompc := compileAsync(spec.Linux.Seccomp)
-	cfg := func() (*initConfig, error) {
-		prog, err := (<-seccompc)()
-		if err != nil {
-			return nil, fmt.Errorf("linux.seccomp: %w: %w", err, errdefs.ErrInvalidArgument)
-		}
-		return &initConfig{Process: proc, Seccomp: prog}, nil
-	}
-	console, err := ch.start(ctx, false, cfg, func() error { return setnsAll(join, nsFiles) }, cg)
+	config := func() (*initConfig, error) { return &initConfig{Process: proc, Seccomp: prog}, nil }
+	console, err := ch.start(ctx, false, config, func() error { return setnsAll(join, nsFiles) }, cg)
 	if err != nil {
 		return nil, fmt.Errorf("exec in container %s: %w", id, err)
 	}
+	return r.execStarted(ch, console, opts)
+}
+
+// execStarted records an exec'd process's PID where opts say and hands
+// its terminal over.
+func (r *Runtime) execStarted(ch *child, console *os.File, opts ExecOptions) (*Process, error) {
+	pid := ch.proc.Pid
 	if opts.PidFile != "" {
-		if err := writePidFile(opts.PidFile, cmd.Process.Pid); err != nil {
+		if err := writePidFile(opts.PidFile, pid); err != nil {
+			ch.proc.Kill()
+			ch.proc.Wait()
 			return nil, err
 		}
 	}
-	console, err = handConsole(console, opts.ConsoleSocket)
+	console, err := handConsole(console, opts.ConsoleSocket)
 	if err != nil {
 		return nil, err
 	}
-	return &Process{Pid: cmd.Process.Pid, proc: ch, Console: console}, nil
+	return &Process{Pid: pid, proc: ch, Console: console}, nil
 }
 
 // execProcess fills what p leaves unset from the container's process:

@@ -72,8 +72,57 @@ var procPidnsOption = sync.OnceValue(func() bool {
 	return unix.FsconfigSetFd(fs, "pidns", ns) == nil
 })
 
-// spawnPlan is what spawn needs besides the init's configuration.
+// spawnPlan is a process for spawn to start.
 type spawnPlan struct {
+	process *specs.Process
+	seccomp []byte      // compiled, or nil
+	stdio   [3]*os.File // nil: /dev/null
+	// console makes the pty (when the process has one) the container's
+	// /dev/console too.
+	console bool
+	// enter readies the thread, whose filesystem attributes are already
+	// its own, while it still has this process's privileges: namespaces,
+	// cgroup, and the rootfs for a new container.
+	enter func() error
+	// complete, when not nil, finishes the container around the stopped
+	// program, from another thread (finishProc).
+	complete func(pid int) error
+	// hold keeps the program stopped after its release, for Start;
+	// otherwise it runs at once.
+	hold bool
+}
+
+// spawnContainer spawns a new container's program, held for Start. Its
+// cgroup is made by newCg, into *cg, while the thread starts.
+func spawnContainer(spec *specs.Spec, plan *createPlan, prog []byte, opts CreateOptions, cg **containerCgroup, newCg func() error) (*child, *os.File, error) {
+	cgc := make(chan error, 1)
+	go func() { cgc <- newCg() }()
+	plan.cgroup = sync.OnceValues(func() (*containerCgroup, error) { return *cg, <-cgc })
+	s, err := spawn(&spawnPlan{
+		process: spec.Process, seccomp: prog, console: true, hold: true,
+		stdio:    [3]*os.File{opts.Stdin, opts.Stdout, opts.Stderr},
+		enter:    func() error { return buildContainer(plan) },
+		complete: func(pid int) error { return finishProc(pid, plan.cfg) },
+	})
+	if err != nil {
+		plan.cgroup() // made or not, before the caller's cleanup looks
+		return nil, nil, err
+	}
+	mntns, err := os.Open("/proc/" + strconv.Itoa(s.pid) + "/ns/mnt")
+	if err != nil {
+		s.finish(false)
+		if s.console != nil {
+			s.console.Close()
+		}
+		return nil, nil, err
+	}
+	s.finish(true)
+	proc, _ := os.FindProcess(s.pid) // never fails on Linux
+	return &child{proc: proc, cg: *cg, mntns: mntns}, s.console, nil
+}
+
+// createPlan is what the thread does to build a new container (enter).
+type createPlan struct {
 	cfg        *initConfig
 	cloneflags uintptr
 	// netns, when not nil, returns the new network namespace to join
@@ -84,16 +133,14 @@ type spawnPlan struct {
 	// cgroup returns the container's cgroup once made (concurrently with
 	// the thread's start).
 	cgroup func() (*containerCgroup, error)
-	stdio  [3]*os.File // nil: /dev/null
 }
 
 // spawned is a program forked by spawn and stopped after its execve.
 type spawned struct {
 	pid     int
 	console *os.File
-	mntns   *os.File
-	// release lets the program go (stopped, for Start) when ok, or kills
-	// it; the tracing thread then exits.
+	// release lets the program go (stopped, for Start, when the plan
+	// holds it) when ok, or kills it; the tracing thread then exits.
 	release chan bool
 	done    chan struct{}
 	// waitThread returns once the thread has ended: it sat in the
@@ -101,10 +148,16 @@ type spawned struct {
 	waitThread func()
 }
 
-// spawn runs the container's setup on a throwaway thread and forks its
-// program from there; see the comment at the top of this file.
+// spawn starts a process on a throwaway thread readied by plan.enter and
+// forks it from there; see the comment at the top of this file.
 func spawn(plan *spawnPlan) (_ *spawned, retErr error) {
-	cfg := plan.cfg
+	p := plan.process
+	// What the user and capabilities become is read from this process's
+	// /proc, before the thread leaves it.
+	uc, err := planUserAndCaps(p)
+	if err != nil {
+		return nil, err
+	}
 	devNull, err := os.Open(os.DevNull)
 	if err != nil {
 		return nil, err
@@ -112,7 +165,7 @@ func spawn(plan *spawnPlan) (_ *spawned, retErr error) {
 	defer devNull.Close()
 	var files [3]uintptr
 	for i, f := range plan.stdio {
-		if f == nil || cfg.Process.Terminal {
+		if f == nil || p.Terminal {
 			f = devNull
 		}
 		files[i] = f.Fd()
@@ -123,10 +176,14 @@ func spawn(plan *spawnPlan) (_ *spawned, retErr error) {
 	goThrowaway(func() {
 		tid = unix.Gettid()
 		defer close(s.done)
-		console, err := forkProgram(cfg, plan, files, s)
+		console, err := forkProgram(plan, uc, files, s)
 		s.console = console
 		errc <- err
 		if err == nil && <-s.release {
+			if !plan.hold {
+				unix.PtraceDetach(s.pid)
+				return
+			}
 			// PTRACE_DETACH delivers its data argument as a signal: the
 			// program stops until Start. It must have stopped before
 			// Start's SIGCONT, which would otherwise come first and be lost.
@@ -161,13 +218,12 @@ func spawn(plan *spawnPlan) (_ *spawned, retErr error) {
 			}
 		}
 	}()
-	if err := finishProc(s.pid, cfg); err != nil {
-		return nil, err
+	if plan.complete != nil {
+		if err := plan.complete(s.pid); err != nil {
+			return nil, err
+		}
 	}
-	if err := setOOMScoreAdj(s.pid, cfg.Process); err != nil {
-		return nil, err
-	}
-	if s.mntns, err = os.Open("/proc/" + strconv.Itoa(s.pid) + "/ns/mnt"); err != nil {
+	if err := setOOMScoreAdj(s.pid, p); err != nil {
 		return nil, err
 	}
 	return s, nil
@@ -237,23 +293,13 @@ func underProc(dest string) bool {
 	return d == "/proc" || strings.HasPrefix(d, "/proc/")
 }
 
-// forkProgram is the throwaway thread's part of spawn, up to the program
-// stopped after its execve. It returns the pty master when the process has
-// a terminal.
-func forkProgram(cfg *initConfig, plan *spawnPlan, files [3]uintptr, s *spawned) (console *os.File, err error) {
-	p := cfg.Process
-	// What the user and capabilities become is read from this process's
-	// /proc, before the thread leaves it.
-	uc, err := planUserAndCaps(p)
-	if err != nil {
-		return nil, err
-	}
-	// The thread's root, working directory and umask become its own.
-	if err := unix.Unshare(unix.CLONE_FS); err != nil {
-		return nil, fmt.Errorf("unshare filesystem attributes: %w", err)
-	}
+// buildContainer readies the spawning thread of a new container: it joins
+// or creates the namespaces, mounts the rootfs in phases around the
+// cgroup's creation, pivots into it and sets the host name.
+func buildContainer(plan *createPlan) error {
+	cfg := plan.cfg
 	if err := setnsAll(plan.join, plan.nsFiles); err != nil {
-		return nil, err
+		return err
 	}
 	// The namespaces but the cgroup one, and the mounts that do not need
 	// the cgroup, while the cgroup is being made.
@@ -261,53 +307,73 @@ func forkProgram(cfg *initConfig, plan *spawnPlan, files [3]uintptr, s *spawned)
 	if plan.netns != nil {
 		f, err := plan.netns()
 		if err != nil {
-			return nil, err
+			return err
 		}
 		if err := unix.Setns(int(f.Fd()), unix.CLONE_NEWNET); err != nil {
-			return nil, fmt.Errorf("join the network namespace: %w", err)
+			return fmt.Errorf("join the network namespace: %w", err)
 		}
 		flags &^= unix.CLONE_NEWNET
 	}
 	if err := unix.Unshare(int(flags)); err != nil {
-		return nil, fmt.Errorf("create namespaces: %w", err)
+		return fmt.Errorf("create namespaces: %w", err)
 	}
 	phase := mountPhases(cfg.Spec.Mounts)
 	if err := mountRootfs(cfg); err != nil {
-		return nil, err
+		return err
 	}
 	if err := mountSpec(cfg, func(i int) bool { return phase[i] == beforeCgroup }); err != nil {
-		return nil, err
+		return err
 	}
 	cg, err := plan.cgroup()
 	if err != nil {
-		return nil, err
+		return err
 	}
 	// The cgroup before its namespace, which is rooted where the thread is.
-	for _, f := range cg.taskFiles() {
-		if err := os.WriteFile(f, []byte("0"), 0); err != nil {
-			return nil, fmt.Errorf("enter the container's cgroup: %w", err)
-		}
+	if err := enterCgroup(cg); err != nil {
+		return err
 	}
 	if cfg.NewCgroupNS {
 		if err := unix.Unshare(unix.CLONE_NEWCGROUP); err != nil {
-			return nil, fmt.Errorf("create cgroup namespace: %w", err)
+			return fmt.Errorf("create cgroup namespace: %w", err)
 		}
 	}
 	if err := mountSpec(cfg, func(i int) bool { return phase[i] == afterCgroup }); err != nil {
-		return nil, err
+		return err
 	}
 	if err := populateRootfs(cfg); err != nil {
-		return nil, err
+		return err
 	}
 	if err := pivotRoot(cfg.Root); err != nil {
-		return nil, err
+		return err
 	}
-	if err := setNames(cfg.Spec); err != nil {
+	return setNames(cfg.Spec)
+}
+
+// enterCgroup moves the calling thread into v1 cgroup cg for good.
+func enterCgroup(cg *containerCgroup) error {
+	for _, f := range cg.taskFiles() {
+		if err := os.WriteFile(f, []byte("0"), 0); err != nil {
+			return fmt.Errorf("enter the container's cgroup: %w", err)
+		}
+	}
+	return nil
+}
+
+// forkProgram is the throwaway thread's part of spawn, up to the program
+// stopped after its execve. It returns the pty master when the process has
+// a terminal.
+func forkProgram(plan *spawnPlan, uc *userAndCaps, files [3]uintptr, s *spawned) (console *os.File, err error) {
+	p := plan.process
+	// The thread's root, working directory and umask become its own.
+	if err := unix.Unshare(unix.CLONE_FS); err != nil {
+		return nil, fmt.Errorf("unshare filesystem attributes: %w", err)
+	}
+	if err := plan.enter(); err != nil {
 		return nil, err
 	}
 	sys := &syscall.SysProcAttr{Ptrace: true}
 	if p.Terminal {
-		master, slave, err := openTerminal(p, true)
+		master, slave, err := openTerminal(p, plan.console)
 		if err != nil {
 			return nil, err
 		}
@@ -326,7 +392,7 @@ func forkProgram(cfg *initConfig, plan *spawnPlan, files [3]uintptr, s *spawned)
 	if err := unix.CloseRange(3, math.MaxUint32, unix.CLOSE_RANGE_CLOEXEC); err != nil {
 		return console, fmt.Errorf("mark fds close-on-exec: %w", err)
 	}
-	path, err := prepareThread(p, uc, cfg.Seccomp)
+	path, err := prepareThread(p, uc, plan.seccomp)
 	if err != nil {
 		return console, err
 	}
