@@ -46,6 +46,7 @@ func canSpawn(unified bool, seccompProg []byte) bool {
 var threadCalls = [][2]uint64{
 	{unix.SYS_CLONE, unix.CLONE_VM | unix.CLONE_VFORK | uint64(unix.SIGCHLD)},
 	{unix.SYS_PTRACE, unix.PTRACE_TRACEME},
+	{unix.SYS_PTRACE, unix.PTRACE_SETOPTIONS},
 	{unix.SYS_PTRACE, unix.PTRACE_DETACH},
 	{unix.SYS_WAIT4, 0},
 	{unix.SYS_KILL, 0},
@@ -417,6 +418,11 @@ func forkProgram(plan *spawnPlan, uc *userAndCaps, files [3]uintptr, s *spawned)
 			s.pid = -1 // reaped
 		}
 		return console, fmt.Errorf("the program ended before it started (%s)", describeWait(ws))
+	}
+	// Should this process die before the program is let go, the program
+	// dies too, rather than run half set up.
+	if err := unix.PtraceSetOptions(pid, unix.PTRACE_O_EXITKILL); err != nil {
+		return console, fmt.Errorf("trace the program: %w", err)
 	}
 	// The thread has the program's credentials, which is what lets it
 	// lower the program's limits without CAP_SYS_RESOURCE.
