@@ -15,26 +15,31 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// Create builds most containers inside the calling process, without
-// starting tabula a second time as the container's init (spawn). A
-// throwaway thread enters the container's cgroup and namespaces, mounts
-// the root filesystem and pivots into it, becomes the container's user
-// with its capabilities, no-new-privileges and seccomp filter, and forks
-// the program under ptrace, which stops it just after its execve, before
-// its first instruction. Only then does the new PID namespace exist, so
-// another thread, still privileged, mounts /proc for it (procfs's pidns
-// option) and applies the masked and read-only paths and sysctls. The
-// thread then lets the program go, stopped (SIGSTOP): Start continues it.
+// Create and Exec start most processes from the calling process itself,
+// without starting tabula a second time as an init (spawn). A throwaway
+// thread gets ready, still privileged: for a new container it enters the
+// cgroup and namespaces, mounts the root filesystem and pivots into it
+// (buildContainer); for an exec it enters the running container's cgroup
+// and namespaces. It then becomes the process's user with its
+// capabilities, no-new-privileges and seccomp filter, and forks the program
+// under ptrace, which stops it just after its execve, before its first
+// instruction. For a new container, only then does the new PID namespace
+// exist, so another thread, still privileged, mounts /proc for it
+// (procfs's pidns option) and applies the masked and read-only paths and
+// sysctls (finishProc). The thread then lets the program go: stopped
+// (SIGSTOP) for Start to continue a created container, at once for an
+// exec.
 //
 // The re-executed init remains for what this cannot do: a v2 cgroup (a
 // thread cannot enter one alone, and the cgroup namespace must be rooted
-// there), a kernel without procfs's pidns option, and a seccomp profile
-// that denies what the thread does once its filter is loaded (threadCalls).
+// there), a kernel without procfs's pidns option, Yama forbidding
+// PTRACE_TRACEME, and a seccomp profile that denies what the thread does
+// once its filter is loaded (threadCalls).
 
-// canSpawn reports whether Create may build the container in this process,
-// given its compiled seccomp filter.
+// canSpawn reports whether Create or Exec may spawn the process, given its
+// compiled seccomp filter.
 func canSpawn(unified bool, seccompProg []byte) bool {
-	if unified || !procPidnsOption() {
+	if unified || !procPidnsOption() || !traceMeAllowed() {
 		return false
 	}
 	return seccompProg == nil || seccompAllows(seccompProg, threadCalls)
@@ -71,6 +76,18 @@ var procPidnsOption = sync.OnceValue(func() bool {
 	}
 	defer unix.Close(ns)
 	return unix.FsconfigSetFd(fs, "pidns", ns) == nil
+})
+
+// traceMeAllowed reports whether a process may have its parent trace it
+// (PTRACE_TRACEME) once the parent has dropped its capabilities: not under
+// Yama's admin-only or no-attach modes (ptrace_scope 2 and 3).
+var traceMeAllowed = sync.OnceValue(func() bool {
+	b, err := os.ReadFile("/proc/sys/kernel/yama/ptrace_scope")
+	if err != nil {
+		return true // no Yama
+	}
+	scope := strings.TrimSpace(string(b))
+	return scope == "0" || scope == "1"
 })
 
 // spawnPlan is a process for spawn to start.
