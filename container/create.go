@@ -122,11 +122,15 @@ func (c *Containers) Create(ctx context.Context, src *Source, opts *Options, joi
 		}
 	}()
 	rec.Config.StopSignal = stopSig
-	if err := os.Mkdir(filepath.Join(dir, "rootfs"), 0o755); err != nil {
-		return nil, err
+	// The /etc files are written while the rootfs, upper and work
+	// directories are made: on ext4 every new inode is dear, and the two
+	// overlap.
+	etc := make(chan error, 1)
+	go func() { etc <- writeEtc(dir, spec, opts.Network == "host") }()
+	rootfs, err := c.prepareRootfs(dir, src.Lowers)
+	if eerr := <-etc; err == nil {
+		err = eerr
 	}
-	snaps := &Snapshots{Root: c.Root}
-	rootfs, err := snaps.Prepare(dir, src.Lowers)
 	if err != nil {
 		return nil, err
 	}
@@ -142,12 +146,19 @@ func (c *Containers) Create(ctx context.Context, src *Source, opts *Options, joi
 			rec.GraphDriver.Data["WorkDir"] = v
 		}
 	}
-	if err := writeEtc(dir, spec, opts.Network == "host"); err != nil {
-		return nil, err
-	}
 	rec.Monitor, rec.MonitorStart = selfStart()
 	rec.spec = spec
 	return rec, nil
+}
+
+// prepareRootfs makes the mount point of the container's root file system
+// in dir and its writable layer over lowers.
+func (c *Containers) prepareRootfs(dir string, lowers []string) ([]specs.Mount, error) {
+	if err := os.Mkdir(filepath.Join(dir, "rootfs"), 0o755); err != nil {
+		return nil, err
+	}
+	snaps := &Snapshots{Root: c.Root}
+	return snaps.Prepare(dir, lowers)
 }
 
 // writeSpec writes spec as dir/config.json.
