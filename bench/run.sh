@@ -6,8 +6,9 @@
 #                            vs  unshare --pid --fork --mount --uts --ipc --net ./hello   target ≤ 3×
 #                            vs  crun run (where it runs: not on hybrid cgroup hosts),
 #                                docker run --rm --network none (for reference)
-# then 100 detached containers started at once: wall time, and the memory of
-# tabula's own processes per container (each monitor ≤ 4 MB RSS).
+# then tabula exec vs runc exec of hello into a running container, and 100
+# detached containers started at once: wall time, and the memory of tabula's
+# own processes per container (each monitor ≤ 4 MB RSS).
 # Needs root, Go, hyperfine, python3, runc, crun; Docker when a daemon runs.
 # RUNS=N sets the number of runs (default 30), N_CONCURRENT the 100.
 set -euo pipefail
@@ -19,6 +20,7 @@ work=$(mktemp -d /tmp/tabula-bench-run.XXXXXX)
 tabula="$work/tabula"
 root="$work/root"
 cleanup() {
+	runc delete -f tabula-bench-exec >/dev/null 2>&1 || true
 	"$tabula" --root "$root" ps -aq 2>/dev/null | xargs -r "$tabula" --root "$root" rm -f >/dev/null 2>&1 || true
 	docker rmi -f tabula-bench-hello >/dev/null 2>&1 || true
 	rm -rf "$work"
@@ -30,6 +32,9 @@ echo "building tabula and hello in $work"
 CGO_ENABLED=0 go build -trimpath -ldflags "-s -w" -o "$tabula" ./cmd/tabula
 CGO_ENABLED=0 go build -trimpath -ldflags "-s -w" -o "$work/hello" ./e2e/testdata/hello.go
 CGO_ENABLED=0 go build -trimpath -ldflags "-s -w" -o "$work/sleep" ./e2e/testdata/sleep.go
+# Binaries just written by the linker start measurably slower than the same
+# bytes once written back: everything starts from clean page cache.
+sync
 "$tabula" --root "$root" pack "$work/hello" -t hello >/dev/null
 "$tabula" --root "$root" pack "$work/sleep" -t sleep >/dev/null
 "$tabula" --root "$root" run --rm hello >/dev/null # unpack the layer once
@@ -99,6 +104,38 @@ if "crun" in med:
 print(f"  tabula / floor = {t/med['floor']:.2f}x  (target <= 3)")
 if "docker" in med:
     print(f"  tabula / docker = {t/med['docker']:.3f}x")
+PY
+
+echo
+echo "== exec of hello into a running container ($RUNS runs each)"
+# An image with both programs, as tabula's and as a runc bundle's rootfs.
+mkdir -p "$work/both"
+cp "$work/hello" "$work/sleep" "$work/both/"
+printf 'FROM scratch\nCOPY hello /hello\nCOPY sleep /sleep\nENTRYPOINT ["/sleep"]\n' >"$work/both/Dockerfile"
+"$tabula" --root "$root" build -q -t both "$work/both" >/dev/null
+"$tabula" --root "$root" run -d --name bench-exec both >/dev/null
+bundle2="$work/bundle2"
+mkdir -p "$bundle2/rootfs"
+cp "$work/hello" "$work/sleep" "$bundle2/rootfs/"
+cp "$bundle/config.json" "$bundle2/"
+python3 - "$bundle2/config.json" <<'PY'
+import json, sys
+s = json.load(open(sys.argv[1]))
+s["process"]["args"] = ["/sleep"]
+json.dump(s, open(sys.argv[1], "w"))
+PY
+runc run -d --bundle "$bundle2" tabula-bench-exec </dev/null >/dev/null 2>&1
+hyperfine -N --style basic --warmup 3 --runs "$RUNS" --export-json "$work/exec.json" \
+	"$tabula --root $root exec bench-exec /hello" "runc exec tabula-bench-exec /hello" >/dev/null
+runc delete -f tabula-bench-exec >/dev/null 2>&1 || true
+"$tabula" --root "$root" rm -f bench-exec >/dev/null
+python3 - "$work/exec.json" <<'PY'
+import json, sys
+res = json.load(open(sys.argv[1]))["results"]
+t, r = res[0]["median"], res[1]["median"]
+print(f"  tabula   median {t*1000:8.2f} ms")
+print(f"  runc     median {r*1000:8.2f} ms")
+print(f"  tabula / runc  = {t/r:.2f}x")
 PY
 
 echo
