@@ -184,6 +184,9 @@ func (r *Runtime) kill(ctx context.Context, id string, sig syscall.Signal, all b
 
 func (r *Runtime) delete(ctx context.Context, id string, force bool) error {
 	st, err := r.loadState(id)
+	if errdefs.IsNotFound(err) {
+		return r.deleteUnrecorded(ctx, id, err)
+	}
 	if err != nil {
 		return err
 	}
@@ -219,6 +222,33 @@ func (r *Runtime) delete(ctx context.Context, id string, force bool) error {
 }
 
 // waitExit blocks until the process behind pidfd has exited.
+// deleteUnrecorded removes what a Create cut short (its process killed)
+// left before it recorded the container's state: the container's directory
+// and, at the default path, its cgroup with anything still in it. Without
+// the directory there is nothing of the container: notFound is returned.
+func (r *Runtime) deleteUnrecorded(ctx context.Context, id string, notFound error) error {
+	dir, err := r.containerDir(id)
+	if err != nil {
+		return err
+	}
+	if _, err := os.Lstat(dir); err != nil {
+		return notFound
+	}
+	path := cgroupPath(&specs.Spec{}, id)
+	dirs, err := cgroupDirs(path)
+	if err != nil {
+		return fmt.Errorf("delete container %s: cgroup %s: %w", id, path, err)
+	}
+	killCgroup(ctx, dirs)
+	if err := removeCgroupDirs(path, dirs); err != nil {
+		return fmt.Errorf("delete container %s: %w", id, err)
+	}
+	if err := os.RemoveAll(dir); err != nil {
+		return fmt.Errorf("delete container %s: %w", id, err)
+	}
+	return nil
+}
+
 func waitExit(ctx context.Context, pidfd int) {
 	for ctx.Err() == nil {
 		_, err := unix.Poll([]unix.PollFd{{Fd: int32(pidfd), Events: unix.POLLIN}}, -1)

@@ -7,7 +7,9 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -16,6 +18,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/tabula-dev/tabula/errdefs"
+	"github.com/tabula-dev/tabula/internal/testenv"
 )
 
 // TestOverlayRootfs runs a container on CreateOptions.Rootfs the way tabula
@@ -355,5 +358,50 @@ func TestDeleteCompletes(t *testing.T) {
 		if _, err := os.Stat(d); err == nil {
 			t.Errorf("%s left behind", d)
 		}
+	}
+}
+
+// A Create cut short by tabula's death, before it recorded the state,
+// leaves the container's directory and its cgroup, maybe with its init
+// still waiting in it: Delete removes them all. A container that never
+// was is not found.
+func TestDeleteUnrecorded(t *testing.T) {
+	testenv.RequireRoot(t)
+	ctx := context.Background()
+	r := &Runtime{StateDir: t.TempDir()}
+	id := "cutshort"
+	if err := os.Mkdir(filepath.Join(r.StateDir, id), 0o711); err != nil {
+		t.Fatal(err)
+	}
+	cg, err := newCgroup(cgroupPath(&specs.Spec{}, id), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	leftover := exec.Command("sleep", "60")
+	if err := leftover.Start(); err != nil {
+		t.Fatal(err)
+	}
+	dirs, err := cgroupDirs(cg.path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, d := range dirs {
+		if err := os.WriteFile(filepath.Join(d, "cgroup.procs"), []byte(strconv.Itoa(leftover.Process.Pid)), 0); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := r.Delete(ctx, id, true); err != nil {
+		t.Fatal(err)
+	}
+	if err := leftover.Wait(); err == nil {
+		t.Error("the process left in the cgroup was not killed")
+	}
+	for _, d := range append(dirs, filepath.Join(r.StateDir, id)) {
+		if _, err := os.Stat(d); err == nil {
+			t.Errorf("%s left behind", d)
+		}
+	}
+	if err := r.Delete(ctx, "neverwas", true); !errdefs.IsNotFound(err) {
+		t.Errorf("Delete of a container that never was: %v, want not found", err)
 	}
 }
