@@ -83,6 +83,17 @@ func (c *Containers) Create(ctx context.Context, src *Source, opts *Options, joi
 	} else if src.Config.StopSignal != "" {
 		stopSig = src.Config.StopSignal
 	}
+	// A foreground run's network namespace is made on another thread while
+	// the container is prepared: the kernel takes most of a millisecond.
+	var netns *runtime.NetworkNamespace
+	if !opts.Detach && opts.Network != "host" {
+		netns = runtime.NewNetworkNamespace()
+		defer func() {
+			if retErr != nil {
+				netns.Close()
+			}
+		}()
+	}
 	id := NewID()
 	name := strings.TrimPrefix(opts.Name, "/")
 	if name != "" {
@@ -110,8 +121,8 @@ func (c *Containers) Create(ctx context.Context, src *Source, opts *Options, joi
 		return nil, err
 	}
 	// config.json is encoded and written while the rest is made and, in
-	// tabula run, while the runtime starts the container's init: encoding
-	// the spec is the dearest part of Create. Whoever uses the record
+	// tabula run, while the runtime builds the container: encoding the
+	// spec is the dearest part of Create. Whoever uses the record
 	// waits for it (Record.waitSpec).
 	written := make(chan error, 1)
 	go func() { written <- writeSpec(dir, spec) }()
@@ -147,7 +158,7 @@ func (c *Containers) Create(ctx context.Context, src *Source, opts *Options, joi
 		}
 	}
 	rec.Monitor, rec.MonitorStart = selfStart()
-	rec.spec = spec
+	rec.spec, rec.netns = spec, netns
 	return rec, nil
 }
 

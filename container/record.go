@@ -119,6 +119,9 @@ type Record struct {
 	// specErr how it ended (see waitSpec).
 	specWritten <-chan error
 	specErr     error
+	// netns is the network namespace Create starts making for a
+	// foreground run, which Run hands the runtime.
+	netns *runtime.NetworkNamespace
 }
 
 // Containers are the records under <root>/containers.

@@ -79,13 +79,16 @@ func (c *Containers) Run(ctx context.Context, rec *Record, stdio Stdio) (int, er
 			rt.Delete(bg, rec.ID, true)
 		}
 	}
+	if rec.netns != nil {
+		defer rec.netns.Close() // Create's, unless it fails before
+	}
 	mounts, err := rootfs(rec)
 	if err != nil {
 		rec.waitSpec()
 		c.removeAll(bg, rec)
 		return 0, startFailure(err)
 	}
-	opts := runtime.CreateOptions{Stdout: stdio.Out, Stderr: stdio.Err, Rootfs: mounts, Spec: rec.spec}
+	opts := runtime.CreateOptions{Stdout: stdio.Out, Stderr: stdio.Err, Rootfs: mounts, Spec: rec.spec, NetworkNamespace: rec.netns}
 	if rec.Config.OpenStdin {
 		opts.Stdin = stdio.In
 	}

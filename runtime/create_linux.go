@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"syscall"
 	"time"
@@ -85,6 +86,9 @@ func newInitSpec(spec *specs.Spec) *initSpec {
 }
 
 func (r *Runtime) create(ctx context.Context, id, bundle string, opts CreateOptions) (_ *Container, retErr error) {
+	if opts.NetworkNamespace != nil {
+		defer opts.NetworkNamespace.Close()
+	}
 	dir, err := r.containerDir(id)
 	if err != nil {
 		return nil, err
@@ -101,15 +105,14 @@ func (r *Runtime) create(ctx context.Context, id, bundle string, opts CreateOpti
 		return nil, fmt.Errorf("%w: %w", err, errdefs.ErrInvalidArgument)
 	}
 	// A new network namespace takes the kernel most of a millisecond: it
-	// is made on another thread while the rest is prepared, and joined.
-	var netns func() (*os.File, error)
-	if cloneflags&unix.CLONE_NEWNET != 0 {
-		netns = newNetNS()
-		defer func() {
-			if f, _ := netns(); f != nil {
-				f.Close()
-			}
-		}()
+	// is made on another thread while the rest is prepared (or was made
+	// by the caller, earlier still), and joined.
+	netns := opts.NetworkNamespace
+	if cloneflags&unix.CLONE_NEWNET == 0 {
+		netns = nil
+	} else if netns == nil {
+		netns = NewNetworkNamespace()
+		defer netns.Close()
 	}
 	root := spec.Root.Path
 	if !filepath.IsAbs(root) {
@@ -130,9 +133,8 @@ func (r *Runtime) create(ctx context.Context, id, bundle string, opts CreateOpti
 		}
 	}()
 	// On a v2 host the init is born in its cgroup (CLONE_INTO_CGROUP),
-	// which must exist first. On v1 the init moves itself in as the first
-	// thing it does with its configuration, so the cgroup is made while
-	// the init's binary loads (see cfg below).
+	// which must exist first. On v1 the spawning thread, or the init,
+	// moves itself in, so the cgroup is made while it gets ready.
 	var cg *containerCgroup
 	defer func() {
 		if retErr != nil && cg != nil {
@@ -161,23 +163,24 @@ func (r *Runtime) create(ctx context.Context, id, bundle string, opts CreateOpti
 		Spec: newInitSpec(spec), Process: spec.Process, Root: root, Bundle: bundle,
 		Rootfs: opts.Rootfs, NewCgroupNS: newCgroupNS,
 	}
+	prog, err := compileSeccomp(spec.Linux.Seccomp)
+	if err != nil {
+		return nil, fmt.Errorf("linux.seccomp: %w: %w", err, errdefs.ErrInvalidArgument)
+	}
 	var (
 		ch      *child
 		console *os.File
 		held    bool
+		plan    = &createPlan{cfg: initCfg, cloneflags: cloneflags, netns: netns, join: join, nsFiles: nsFiles}
 	)
-	if prog, err := compileSeccomp(spec.Linux.Seccomp); err != nil {
-		return nil, fmt.Errorf("linux.seccomp: %w: %w", err, errdefs.ErrInvalidArgument)
-	} else if !r.noSpawn && canSpawn(unifiedHost(), prog) {
-		plan := &createPlan{cfg: initCfg, cloneflags: cloneflags, netns: netns, join: join, nsFiles: nsFiles}
-		if ch, console, err = spawnContainer(spec, plan, prog, opts, &cg, newCg); err != nil {
-			return nil, fmt.Errorf("create container %s: %w", id, err)
-		}
+	if !r.noSpawn && canSpawn(unifiedHost(), prog) {
+		ch, console, err = spawnContainer(spec, plan, prog, opts, &cg, newCg)
 		held = true
 	} else {
-		if ch, console, err = r.createInit(ctx, dir, id, spec, initCfg, prog, join, nsFiles, opts, &cg, newCg); err != nil {
-			return nil, err
-		}
+		ch, console, err = r.createInit(ctx, dir, id, plan, prog, opts, &cg, newCg)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("create container %s: %w", id, err)
 	}
 	defer func() {
 		if retErr != nil {
@@ -217,25 +220,35 @@ func (r *Runtime) create(ctx context.Context, id, bundle string, opts CreateOpti
 // createInit starts tabula again as the container's init, which sets the
 // container up around itself and waits on the exec fifo for Start. On a
 // v1 host the cgroup is made, by newCg into *cg, while the init loads.
-func (r *Runtime) createInit(ctx context.Context, dir, id string, spec *specs.Spec, cfg *initConfig, prog []byte,
-	join []nsJoin, nsFiles []*os.File, opts CreateOptions, cg **containerCgroup, newCg func() error) (*child, *os.File, error) {
+func (r *Runtime) createInit(ctx context.Context, dir, id string, plan *createPlan, prog []byte,
+	opts CreateOptions, cg **containerCgroup, newCg func() error) (*child, *os.File, error) {
+	cfg := plan.cfg
 	fifo := filepath.Join(dir, fifoName)
 	if err := unix.Mkfifo(fifo, 0o600); err != nil {
 		return nil, nil, fmt.Errorf("create %s: %w", fifo, err)
 	}
 	// The init reopens the fifo after it has become the container's user
 	// and may have lost CAP_DAC_OVERRIDE: the fifo is that user's.
-	if u := spec.Process.User; u.UID != 0 || u.GID != 0 {
+	if u := cfg.Process.User; u.UID != 0 || u.GID != 0 {
 		if err := os.Chown(fifo, int(u.UID), int(u.GID)); err != nil {
 			return nil, nil, fmt.Errorf("create %s: %w", fifo, err)
 		}
 	}
-	cmd, err := newInitCmd("create", id, opts.Stdin, opts.Stdout, opts.Stderr, spec.Process.Terminal)
+	cmd, err := newInitCmd("create", id, opts.Stdin, opts.Stdout, opts.Stderr, cfg.Process.Terminal)
 	if err != nil {
 		return nil, nil, err
 	}
-	cloneflags, _, _, _ := namespacePlan(spec.Linux.Namespaces)
-	cmd.SysProcAttr.Cloneflags = cloneflags
+	join, nsFiles := plan.join, plan.nsFiles
+	cmd.SysProcAttr.Cloneflags = plan.cloneflags
+	if plan.netns != nil {
+		f, err := plan.netns.file()
+		if err != nil {
+			return nil, nil, err
+		}
+		cmd.SysProcAttr.Cloneflags &^= unix.CLONE_NEWNET
+		join = append(slices.Clip(join), nsJoin{typ: specs.NetworkNamespace, path: f.Name()})
+		nsFiles = append(slices.Clip(nsFiles), f)
+	}
 	if c := *cg; c != nil && c.v2 != nil {
 		cmd.SysProcAttr.UseCgroupFD = true
 		cmd.SysProcAttr.CgroupFD = int(c.dir.Fd())
@@ -258,7 +271,7 @@ func (r *Runtime) createInit(ctx context.Context, dir, id string, spec *specs.Sp
 	}
 	console, err := ch.start(ctx, true, config, enter, nil)
 	if err != nil {
-		return nil, nil, fmt.Errorf("create container %s: %w", id, err)
+		return nil, nil, err
 	}
 	return ch, console, nil
 }

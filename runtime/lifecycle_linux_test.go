@@ -405,3 +405,33 @@ func TestDeleteUnrecorded(t *testing.T) {
 		t.Errorf("Delete of a container that never was: %v, want not found", err)
 	}
 }
+
+// A network namespace made ahead (NewNetworkNamespace) is the one the
+// container joins, whether Create spawns it or starts the init.
+func TestNetworkNamespaceAhead(t *testing.T) {
+	for _, noSpawn := range []bool{false, true} {
+		bundle, spec := busyboxBundle(t, "sleep", "60")
+		writeSpec(t, bundle, spec)
+		ctx := context.Background()
+		r := &Runtime{StateDir: t.TempDir(), noSpawn: noSpawn}
+		netns := NewNetworkNamespace()
+		f, err := netns.file()
+		if err != nil {
+			t.Fatal(err)
+		}
+		var want unix.Stat_t
+		if err := unix.Fstat(int(f.Fd()), &want); err != nil {
+			t.Fatal(err)
+		}
+		c, err := r.Create(ctx, "ahead", bundle, CreateOptions{NetworkNamespace: netns})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got unix.Stat_t
+		err = unix.Stat("/proc/"+itoa(c.Pid)+"/ns/net", &got)
+		r.Delete(ctx, "ahead", true)
+		if err != nil || got.Ino != want.Ino || got.Dev != want.Dev {
+			t.Errorf("noSpawn %v: the container's network namespace is %d, not the one made ahead, %d (%v)", noSpawn, got.Ino, want.Ino, err)
+		}
+	}
+}

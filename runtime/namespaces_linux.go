@@ -108,24 +108,35 @@ func setnsAll(join []nsJoin, files []*os.File) error {
 	return nil
 }
 
-// newNetNS starts making a network namespace and returns the function that
-// waits for it: an nsfs file to setns into.
-func newNetNS() func() (*os.File, error) {
-	c := make(chan struct{})
-	var f *os.File
-	var err error
+// NewNetworkNamespace starts making a network namespace on a thread of its
+// own: the kernel takes most of a millisecond for one, which a caller can
+// overlap with its own work before Create (CreateOptions.NetworkNamespace).
+func NewNetworkNamespace() *NetworkNamespace {
+	n := &NetworkNamespace{done: make(chan struct{})}
 	goThrowaway(func() {
-		defer close(c)
-		if err = unix.Unshare(unix.CLONE_NEWNET); err != nil {
-			err = fmt.Errorf("create network namespace: %w", err)
+		defer close(n.done)
+		if n.err = unix.Unshare(unix.CLONE_NEWNET); n.err != nil {
+			n.err = fmt.Errorf("create network namespace: %w", n.err)
 			return
 		}
-		f, err = os.Open("/proc/thread-self/ns/net")
+		n.f, n.err = os.Open("/proc/thread-self/ns/net")
 	})
-	return func() (*os.File, error) {
-		<-c
-		return f, err
+	return n
+}
+
+// file waits for the namespace and returns its nsfs file.
+func (n *NetworkNamespace) file() (*os.File, error) {
+	<-n.done
+	return n.f, n.err
+}
+
+// Close lets the namespace go once made; it lives on in the containers
+// that joined it.
+func (n *NetworkNamespace) Close() error {
+	if f, _ := n.file(); f != nil {
+		return f.Close()
 	}
+	return nil
 }
 
 // onThrowawayThread runs f on a new OS thread that is never given back to

@@ -35,6 +35,17 @@ type CreateOptions struct {
 	// Spec, when set, is the bundle's config.json as its caller has just
 	// written it: Create uses it instead of reading the file again.
 	Spec *specs.Spec
+	// NetworkNamespace, when set, is joined instead of the new network
+	// namespace the spec asks for; Create closes it either way.
+	NetworkNamespace *NetworkNamespace
+}
+
+// NetworkNamespace is a network namespace made ahead of Create
+// (NewNetworkNamespace).
+type NetworkNamespace struct {
+	done chan struct{}
+	f    *os.File
+	err  error
 }
 
 // Container is a created container, as seen by the process that created it.

@@ -143,9 +143,9 @@ func spawnContainer(spec *specs.Spec, plan *createPlan, prog []byte, opts Create
 type createPlan struct {
 	cfg        *initConfig
 	cloneflags uintptr
-	// netns, when not nil, returns the new network namespace to join
-	// instead of creating one (CLONE_NEWNET in cloneflags).
-	netns   func() (*os.File, error)
+	// netns, when not nil, is the new network namespace to join instead
+	// of creating one (CLONE_NEWNET in cloneflags).
+	netns   *NetworkNamespace
 	join    []nsJoin
 	nsFiles []*os.File
 	// cgroup returns the container's cgroup once made (concurrently with
@@ -323,7 +323,7 @@ func buildContainer(plan *createPlan) error {
 	// the cgroup, while the cgroup is being made.
 	flags := plan.cloneflags
 	if plan.netns != nil {
-		f, err := plan.netns()
+		f, err := plan.netns.file()
 		if err != nil {
 			return err
 		}
