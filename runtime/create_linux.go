@@ -104,6 +104,14 @@ func (r *Runtime) create(ctx context.Context, id, bundle string, opts CreateOpti
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", err, errdefs.ErrInvalidArgument)
 	}
+	// The cgroup is made while the rest is prepared; whoever needs it
+	// waits (a v2 init is born in it, a v1 thread or init enters it).
+	cgroup := startCgroup(cgroupPath(spec, id), spec.Linux.Resources)
+	defer func() {
+		if cg, _ := cgroup(); retErr != nil && cg != nil {
+			cg.delete()
+		}
+	}()
 	// A new network namespace takes the kernel most of a millisecond: it
 	// is made on another thread while the rest is prepared (or was made
 	// by the caller, earlier still), and joined.
@@ -132,28 +140,6 @@ func (r *Runtime) create(ctx context.Context, id, bundle string, opts CreateOpti
 			os.RemoveAll(dir)
 		}
 	}()
-	// On a v2 host the init is born in its cgroup (CLONE_INTO_CGROUP),
-	// which must exist first. On v1 the spawning thread, or the init,
-	// moves itself in, so the cgroup is made while it gets ready.
-	var cg *containerCgroup
-	defer func() {
-		if retErr != nil && cg != nil {
-			cg.delete()
-		}
-	}()
-	newCg := func() error {
-		c, err := newCgroup(cgroupPath(spec, id), spec.Linux.Resources)
-		if err != nil {
-			return fmt.Errorf("container %s: %w", id, err)
-		}
-		cg = c
-		return nil
-	}
-	if unifiedHost() {
-		if err := newCg(); err != nil {
-			return nil, err
-		}
-	}
 	nsFiles, err := openNamespaces(join)
 	if err != nil {
 		return nil, err
@@ -171,13 +157,13 @@ func (r *Runtime) create(ctx context.Context, id, bundle string, opts CreateOpti
 		ch      *child
 		console *os.File
 		held    bool
-		plan    = &createPlan{cfg: initCfg, cloneflags: cloneflags, netns: netns, join: join, nsFiles: nsFiles}
+		plan    = &createPlan{cfg: initCfg, cloneflags: cloneflags, netns: netns, join: join, nsFiles: nsFiles, cgroup: cgroup}
 	)
 	if !r.noSpawn && canSpawn(unifiedHost(), prog) {
-		ch, console, err = spawnContainer(spec, plan, prog, opts, &cg, newCg)
+		ch, console, err = spawnContainer(plan, prog, opts)
 		held = true
 	} else {
-		ch, console, err = r.createInit(ctx, dir, id, plan, prog, opts, &cg, newCg)
+		ch, console, err = r.createInit(ctx, dir, id, plan, prog, opts)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("create container %s: %w", id, err)
@@ -188,6 +174,7 @@ func (r *Runtime) create(ctx context.Context, id, bundle string, opts CreateOpti
 			ch.proc.Wait()
 		}
 	}()
+	cg := ch.cg
 	if spec.Linux.Resources != nil {
 		if err := cg.setPidsLimit(spec.Linux.Resources.Pids); err != nil {
 			return nil, fmt.Errorf("container %s: %w", id, err)
@@ -217,11 +204,25 @@ func (r *Runtime) create(ctx context.Context, id, bundle string, opts CreateOpti
 	return &Container{ID: id, Pid: pid, proc: ch, Console: console}, nil
 }
 
+// startCgroup starts making the cgroup at path and returns the function
+// that waits for it.
+func startCgroup(path string, res *specs.LinuxResources) func() (*containerCgroup, error) {
+	made := make(chan struct{})
+	var cg *containerCgroup
+	var err error
+	go func() {
+		defer close(made)
+		cg, err = newCgroup(path, res)
+	}()
+	return func() (*containerCgroup, error) {
+		<-made
+		return cg, err
+	}
+}
+
 // createInit starts tabula again as the container's init, which sets the
-// container up around itself and waits on the exec fifo for Start. On a
-// v1 host the cgroup is made, by newCg into *cg, while the init loads.
-func (r *Runtime) createInit(ctx context.Context, dir, id string, plan *createPlan, prog []byte,
-	opts CreateOptions, cg **containerCgroup, newCg func() error) (*child, *os.File, error) {
+// container up around itself and waits on the exec fifo for Start.
+func (r *Runtime) createInit(ctx context.Context, dir, id string, plan *createPlan, prog []byte, opts CreateOptions) (*child, *os.File, error) {
 	cfg := plan.cfg
 	fifo := filepath.Join(dir, fifoName)
 	if err := unix.Mkfifo(fifo, 0o600); err != nil {
@@ -249,18 +250,27 @@ func (r *Runtime) createInit(ctx context.Context, dir, id string, plan *createPl
 		join = append(slices.Clip(join), nsJoin{typ: specs.NetworkNamespace, path: f.Name()})
 		nsFiles = append(slices.Clip(nsFiles), f)
 	}
-	if c := *cg; c != nil && c.v2 != nil {
+	ch := &child{cmd: cmd}
+	// On a v2 host the init is born in its cgroup (CLONE_INTO_CGROUP); on
+	// v1 it moves itself in as the first thing it does with its
+	// configuration, so the cgroup may be finished while its binary loads.
+	if unifiedHost() {
+		c, err := plan.cgroup()
+		if err != nil {
+			return nil, nil, err
+		}
+		ch.cg = c
 		cmd.SysProcAttr.UseCgroupFD = true
 		cmd.SysProcAttr.CgroupFD = int(c.dir.Fd())
 	}
-	ch := &child{cmd: cmd, cg: *cg}
 	config := func() (*initConfig, error) {
-		if *cg == nil {
-			if err := newCg(); err != nil {
+		if ch.cg == nil {
+			c, err := plan.cgroup()
+			if err != nil {
 				return nil, err
 			}
-			ch.cg = *cg
-			cfg.CgroupTasks = (*cg).taskFiles()
+			ch.cg = c
+			cfg.CgroupTasks = c.taskFiles()
 		}
 		cfg.Fifo, cfg.Seccomp = fifo, prog
 		return cfg, nil

@@ -110,20 +110,16 @@ type spawnPlan struct {
 	hold bool
 }
 
-// spawnContainer spawns a new container's program, held for Start. Its
-// cgroup is made by newCg, into *cg, while the thread starts.
-func spawnContainer(spec *specs.Spec, plan *createPlan, prog []byte, opts CreateOptions, cg **containerCgroup, newCg func() error) (*child, *os.File, error) {
-	cgc := make(chan error, 1)
-	go func() { cgc <- newCg() }()
-	plan.cgroup = sync.OnceValues(func() (*containerCgroup, error) { return *cg, <-cgc })
+// spawnContainer spawns a new container's program, held for Start.
+func spawnContainer(plan *createPlan, prog []byte, opts CreateOptions) (*child, *os.File, error) {
+	p := plan.cfg.Process
 	s, err := spawn(&spawnPlan{
-		process: spec.Process, seccomp: prog, console: true, hold: true,
+		process: p, seccomp: prog, console: true, hold: true,
 		stdio:    [3]*os.File{opts.Stdin, opts.Stdout, opts.Stderr},
 		enter:    func() error { return buildContainer(plan) },
 		complete: func(pid int) error { return finishProc(pid, plan.cfg) },
 	})
 	if err != nil {
-		plan.cgroup() // made or not, before the caller's cleanup looks
 		return nil, nil, err
 	}
 	mntns, err := os.Open("/proc/" + strconv.Itoa(s.pid) + "/ns/mnt")
@@ -136,7 +132,8 @@ func spawnContainer(spec *specs.Spec, plan *createPlan, prog []byte, opts Create
 	}
 	s.finish(true)
 	proc, _ := os.FindProcess(s.pid) // never fails on Linux
-	return &child{proc: proc, cg: *cg, mntns: mntns}, s.console, nil
+	cg, _ := plan.cgroup()           // entered by the thread: made
+	return &child{proc: proc, cg: cg, mntns: mntns}, s.console, nil
 }
 
 // createPlan is what the thread does to build a new container (enter).
@@ -149,7 +146,7 @@ type createPlan struct {
 	join    []nsJoin
 	nsFiles []*os.File
 	// cgroup returns the container's cgroup once made (concurrently with
-	// the thread's start).
+	// the rest).
 	cgroup func() (*containerCgroup, error)
 }
 
