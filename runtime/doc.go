@@ -4,4 +4,10 @@
 // process as PID 1, and implements the OCI lifecycle (create, start, state,
 // kill, delete) plus exec. It knows nothing of images, Dockerfiles or stores;
 // tabula run, build's RUN and the runc-compatible verbs all sit on top of it.
+//
+// A container's process is started from the calling process itself where
+// the host allows (spawn_linux.go: v1 and hybrid cgroup hosts, Linux 6.15 or
+// later, a seccomp profile that permits ptrace), and otherwise by starting
+// tabula again as an init that sets the container up around itself
+// (init_linux.go). Both give the program the same container.
 package runtime
