@@ -159,7 +159,9 @@ func (r *Runtime) create(ctx context.Context, id, bundle string, opts CreateOpti
 		held    bool
 		plan    = &createPlan{cfg: initCfg, cloneflags: cloneflags, netns: netns, join: join, nsFiles: nsFiles, cgroup: cgroup}
 	)
-	if !r.noSpawn && canSpawn(unifiedHost(), prog) {
+	// A PID namespace joined holds processes that may trace the fork.
+	joinsPIDNS := slices.ContainsFunc(join, func(j nsJoin) bool { return j.typ == specs.PIDNamespace })
+	if !r.noSpawn && !joinsPIDNS && canSpawn(unifiedHost(), prog) {
 		ch, console, err = spawnContainer(plan, prog, opts)
 		held = true
 	} else {

@@ -435,3 +435,23 @@ func TestNetworkNamespaceAhead(t *testing.T) {
 		}
 	}
 }
+
+// After spawning a container, tabula is not dumpable: between its fork and
+// its execve the program shares tabula's memory, and only a tracer with
+// CAP_SYS_PTRACE may then attach to it.
+func TestSpawnLeavesTabulaUndumpable(t *testing.T) {
+	bundle, spec := busyboxBundle(t, "true")
+	writeSpec(t, bundle, spec)
+	ctx := context.Background()
+	r := &Runtime{StateDir: t.TempDir()}
+	if err := unix.Prctl(unix.PR_SET_DUMPABLE, 1, 0, 0, 0); err != nil { // as other tests left it
+		t.Fatal(err)
+	}
+	if _, err := r.Create(ctx, "undumpable", bundle, CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	defer r.Delete(ctx, "undumpable", true)
+	if d, err := unix.PrctlRetInt(unix.PR_GET_DUMPABLE, 0, 0, 0, 0); err != nil || d != 0 {
+		t.Errorf("PR_GET_DUMPABLE = %d, %v; want 0", d, err)
+	}
+}

@@ -46,3 +46,16 @@ func TestSeccompAllows(t *testing.T) {
 		t.Error("a profile allowing every call the thread makes stops it")
 	}
 }
+
+// Spawning is kept from PID namespaces whose processes may trace the fork
+// (mayTrace), and makes tabula non-dumpable so that no other can.
+func TestSpawnTracers(t *testing.T) {
+	if mayTrace(DefaultSpec().Process.Capabilities) {
+		t.Error("Docker's default capabilities may trace a spawned fork")
+	}
+	for _, c := range []string{"CAP_SYS_PTRACE", "sys_ptrace", "SYS_PTRACE"} {
+		if !mayTrace(&specs.LinuxCapabilities{Bounding: []string{"CAP_CHOWN", c}}) {
+			t.Errorf("a bounding set with %s may not trace", c)
+		}
+	}
+}

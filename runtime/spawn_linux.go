@@ -5,6 +5,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -30,11 +31,22 @@ import (
 // (SIGSTOP) for Start to continue a created container, at once for an
 // exec.
 //
-// The re-executed init remains for what this cannot do: a v2 cgroup (a
-// thread cannot enter one alone, and the cgroup namespace must be rooted
-// there), a kernel without procfs's pidns option, Yama forbidding
-// PTRACE_TRACEME, and a seccomp profile that denies what the thread does
-// once its filter is loaded (threadCalls).
+// Between its fork and its execve, the program shares this process's
+// memory (Go forks with CLONE_VM|CLONE_VFORK) and already has the
+// container's credentials and PID namespace: a process of the container
+// that could ptrace it then could rewrite tabula. This process is made
+// non-dumpable first, so that only a tracer with CAP_SYS_PTRACE could,
+// and nothing is spawned into a PID namespace whose processes may hold
+// that capability: an exec into a container whose bounding set has it
+// (mayTrace), a container joining another's PID namespace.
+//
+// The re-executed init remains for all that, and for what this cannot do:
+// a v2 cgroup (a thread cannot enter one alone, and the cgroup namespace
+// must be rooted there), a kernel without procfs's pidns option, Yama
+// forbidding PTRACE_TRACEME, and a seccomp profile that denies what the
+// thread does once its filter is loaded (threadCalls). The init forks
+// with all of tabula's capabilities, which no tracer in the container
+// holds, and drops them only in its own memory.
 
 // canSpawn reports whether Create or Exec may spawn the process, given its
 // compiled seccomp filter.
@@ -43,6 +55,14 @@ func canSpawn(unified bool, seccompProg []byte) bool {
 		return false
 	}
 	return seccompProg == nil || seccompAllows(seccompProg, threadCalls)
+}
+
+// mayTrace reports whether processes with capabilities caps may ptrace
+// others of the same user regardless of dumpability.
+func mayTrace(caps *specs.LinuxCapabilities) bool {
+	return caps != nil && slices.ContainsFunc(caps.Bounding, func(c string) bool {
+		return strings.EqualFold(strings.TrimPrefix(strings.ToUpper(c), "CAP_"), "SYS_PTRACE")
+	})
 }
 
 // threadCalls are the system calls (and first arguments) that the thread
@@ -184,6 +204,11 @@ func spawn(plan *spawnPlan) (_ *spawned, retErr error) {
 			f = devNull
 		}
 		files[i] = f.Fd()
+	}
+	// See the comment at the top of this file; the kernel also does it
+	// when the thread changes user.
+	if err := unix.Prctl(unix.PR_SET_DUMPABLE, 0, 0, 0, 0); err != nil {
+		return nil, fmt.Errorf("make tabula non-dumpable: %w", err)
 	}
 	s := &spawned{pid: -1, release: make(chan bool), done: make(chan struct{})}
 	var tid int
