@@ -13,10 +13,12 @@ import (
 )
 
 // exec starts p in container id. The process is forked from a throwaway
-// thread that has already joined the container's cgroup and all its
-// namespaces (the PID namespace applies to the thread's children), so it
-// is born inside; it then runs tabula's init from the protected binary,
-// which sets credentials, capabilities and seccomp and execve's p.
+// thread that has already joined the container's cgroup and namespaces
+// (the PID namespace applies to the thread's children), so it is born
+// inside. Where it can (spawn_linux.go), the thread joins the mount
+// namespace too and takes p's credentials, capabilities and seccomp
+// filter before it forks p itself; otherwise it forks tabula's init from
+// the protected binary, which does all that and execve's p.
 func (r *Runtime) exec(ctx context.Context, id string, p *specs.Process, opts ExecOptions) (*Process, error) {
 	if p == nil || len(p.Args) == 0 {
 		return nil, fmt.Errorf("exec in container %s: no command: %w", id, errdefs.ErrInvalidArgument)
@@ -36,9 +38,9 @@ func (r *Runtime) exec(ctx context.Context, id string, p *specs.Process, opts Ex
 	}
 	proc := execProcess(spec.Process, p)
 
-	// The mount namespace is entered by the init itself, once its binary
-	// is loaded: tabula's binary need not exist in the container's
-	// filesystem (nor its dynamic loader, for a test binary).
+	// The mount namespace is entered last (by the init itself, once its
+	// binary is loaded: tabula's binary need not exist in the container's
+	// filesystem, nor its dynamic loader, for a test binary).
 	var join []nsJoin
 	for _, ns := range nsProcName {
 		if ns.typ != specs.MountNamespace {
@@ -87,8 +89,8 @@ func (r *Runtime) exec(ctx context.Context, id string, p *specs.Process, opts Ex
 			return nil, fmt.Errorf("exec in container %s: %w", id, err)
 		}
 		s.finish(true)
-		p, _ := os.FindProcess(s.pid) // never fails on Linux
-		return r.execStarted(&child{proc: p}, s.console, opts)
+		started, _ := os.FindProcess(s.pid) // never fails on Linux
+		return r.execStarted(&child{proc: started}, s.console, opts)
 	}
 	cmd, err := newInitCmd("exec", id, opts.Stdin, opts.Stdout, opts.Stderr, proc.Terminal)
 	if err != nil {
