@@ -15,8 +15,9 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// The init is tabula itself, re-executed by Create or Exec with envInit set
-// to "create" or "exec". Its fds: 0-2 the process's stdio, 3 the pipe that
+// The init is tabula itself, re-executed by Create or Exec, when they cannot
+// spawn the process (spawn_linux.go), with envInit set to "create" or
+// "exec". Its fds: 0-2 the process's stdio, 3 the pipe that
 // carries the initConfig, 4 the socket it reports on (syncMsg).
 const (
 	envInit  = "_TABULA_RUNTIME_INIT"
