@@ -144,15 +144,17 @@ start=$(date +%s.%N)
 seq "$N" | xargs -P "$N" -I{} "$tabula" --root "$root" run -d --name bench-{} sleep >/dev/null
 end=$(date +%s.%N)
 running=$("$tabula" --root "$root" ps -q | wc -l)
-python3 - "$start" "$end" "$N" "$running" <<'PY'
+python3 - "$start" "$end" "$N" "$running" "$root" <<'PY'
 import glob, os, sys
 start, end, n, running = float(sys.argv[1]), float(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
+root = sys.argv[5].encode()
 print(f"  wall time {end-start:.2f} s for {n} containers ({(end-start)/n*1000:.1f} ms each), {running} running")
 rss, pss, count, worst = 0, 0, 0, 0
 for d in glob.glob("/proc/[0-9]*"):
     try:
-        if open(d + "/cmdline", "rb").read().split(b"\0")[0] != b"tabula-monitor":
-            continue
+        argv = open(d + "/cmdline", "rb").read().split(b"\0")
+        if argv[0] != b"tabula-monitor" or argv[1:2] != [root]:
+            continue  # not one of this run's monitors
         roll = dict(l.split(":", 1) for l in open(d + "/smaps_rollup").read().splitlines()[1:])
     except OSError:
         continue
