@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -99,6 +100,15 @@ func testContainers(t *testing.T, noSpawn bool) {
 		{name: "seccomp unconfined", args: []string{"sh", "-c", "grep ^Seccomp: /proc/self/status; unshare -U true && echo USERNS"},
 			setup: func(t *testing.T, rootfs string, spec *specs.Spec) { spec.Linux.Seccomp = nil },
 			want:  []string{"Seccomp:\t0\n", "USERNS\n"}},
+		// Such a profile cannot be spawned under (the thread needs
+		// ptrace): the container starts through the init all the same.
+		{name: "seccomp profile denying ptrace", args: []string{"sh", "-c", "grep ^Seccomp: /proc/self/status; ls /proc/1/root >/dev/null && echo LISTED"},
+			setup: func(t *testing.T, rootfs string, spec *specs.Spec) {
+				for i, sc := range spec.Linux.Seccomp.Syscalls {
+					spec.Linux.Seccomp.Syscalls[i].Names = slices.DeleteFunc(slices.Clone(sc.Names), func(n string) bool { return n == "ptrace" })
+				}
+			},
+			want: []string{"Seccomp:\t2\n", "LISTED\n"}},
 		{name: "sysctl", args: []string{"cat", "/proc/sys/net/ipv4/ip_forward"},
 			setup: func(t *testing.T, rootfs string, spec *specs.Spec) {
 				spec.Linux.Sysctl = map[string]string{"net.ipv4.ip_forward": "1"}
