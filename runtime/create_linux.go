@@ -104,14 +104,6 @@ func (r *Runtime) create(ctx context.Context, id, bundle string, opts CreateOpti
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", err, errdefs.ErrInvalidArgument)
 	}
-	// The cgroup is made while the rest is prepared; whoever needs it
-	// waits (a v2 init is born in it, a v1 thread or init enters it).
-	cgroup := startCgroup(cgroupPath(spec, id), spec.Linux.Resources)
-	defer func() {
-		if cg, _ := cgroup(); retErr != nil && cg != nil {
-			cg.delete()
-		}
-	}()
 	// A new network namespace takes the kernel most of a millisecond: it
 	// is made on another thread while the rest is prepared (or was made
 	// by the caller, earlier still), and joined.
@@ -138,6 +130,15 @@ func (r *Runtime) create(ctx context.Context, id, bundle string, opts CreateOpti
 	defer func() {
 		if retErr != nil {
 			os.RemoveAll(dir)
+		}
+	}()
+	// The cgroup is made, once the ID is surely this container's, while
+	// the rest is prepared; whoever needs it waits (a v2 init is born in
+	// it, a v1 thread or init enters it).
+	cgroup := startCgroup(cgroupPath(spec, id), spec.Linux.Resources)
+	defer func() {
+		if cg, _ := cgroup(); retErr != nil && cg != nil {
+			cg.delete()
 		}
 	}()
 	nsFiles, err := openNamespaces(join)

@@ -119,15 +119,29 @@ func TestCreateErrors(t *testing.T) {
 			}
 		})
 	}
-	// A taken name.
-	writeSpec(t, bundle, spec)
+	// A taken name: the second Create changes nothing of the first
+	// container, its cgroup's limits included.
+	limit := func(mib int64) {
+		b := mib << 20
+		spec.Linux.Resources.Memory = &specs.LinuxMemory{Limit: &b}
+		writeSpec(t, bundle, spec)
+	}
+	limit(64)
 	c, err := r.Create(ctx, "taken", bundle, CreateOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer r.Delete(ctx, "taken", true)
+	limit(32)
 	if _, err := r.Create(ctx, "taken", bundle, CreateOptions{}); !errors.Is(err, errdefs.ErrAlreadyExists) {
 		t.Errorf("second create: %v", err)
+	}
+	memFile := filepath.Join(cgroupRoot, "memory", "tabula", "taken", "memory.limit_in_bytes")
+	if unifiedHost() {
+		memFile = filepath.Join(cgroupRoot, "tabula", "taken", "memory.max")
+	}
+	if b, err := os.ReadFile(memFile); err != nil || strings.TrimSpace(string(b)) != strconv.Itoa(64<<20) {
+		t.Errorf("the first container's memory limit after the second create: %q, %v", b, err)
 	}
 	// Deleting a created container kills its waiting init.
 	if err := r.Delete(ctx, "taken", false); err != nil {
