@@ -86,7 +86,7 @@ func (c *Containers) Create(ctx context.Context, src *Source, opts *Options, joi
 	// A foreground run's network namespace is made on another thread while
 	// the container is prepared: the kernel takes most of a millisecond.
 	var netns *runtime.NetworkNamespace
-	if !opts.Detach && opts.Network != "host" {
+	if _, join := joined[specs.NetworkNamespace]; !opts.Detach && opts.Network != "host" && !join {
 		netns = runtime.NewNetworkNamespace()
 		defer func() {
 			if retErr != nil {
