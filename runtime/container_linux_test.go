@@ -564,11 +564,20 @@ func TestParseStat(t *testing.T) {
 	}
 }
 
+// BenchmarkCreateStartWait times a container's lifecycle, spawned and
+// through the init.
 func BenchmarkCreateStartWait(b *testing.B) {
+	for _, noSpawn := range []bool{false, true} {
+		name := map[bool]string{false: "spawn", true: "init"}[noSpawn]
+		b.Run(name, func(b *testing.B) { benchmarkCreateStartWait(b, noSpawn) })
+	}
+}
+
+func benchmarkCreateStartWait(b *testing.B, noSpawn bool) {
 	bundle, spec := busyboxBundle(b, "true")
 	writeSpec(b, bundle, spec)
 	ctx := context.Background()
-	r := &Runtime{StateDir: b.TempDir()}
+	r := &Runtime{StateDir: b.TempDir(), noSpawn: noSpawn}
 	var phases [4]time.Duration // create, start, wait, delete
 	n := 0
 	for ; b.Loop(); n++ {
