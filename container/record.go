@@ -190,6 +190,20 @@ func (c *Containers) releaseName(name, id string) {
 	}
 }
 
+// nameOf finds the name reserved for container id, or returns its short ID
+// when there is none: a reservation knows its container, not the other way
+// round, so every one is read (only for a container whose creation was
+// interrupted before its record was written).
+func (c *Containers) nameOf(id string) string {
+	ents, _ := os.ReadDir(c.namesDir())
+	for _, e := range ents {
+		if owner, err := os.ReadFile(filepath.Join(c.namesDir(), e.Name())); err == nil && string(owner) == id {
+			return e.Name()
+		}
+	}
+	return shortID(id)
+}
+
 // randomName picks a free name in Docker's adjective_surname style.
 func (c *Containers) randomName(id string) (string, error) {
 	for i := 0; i < 20; i++ {
@@ -254,7 +268,7 @@ func (c *Containers) Load(id string) (*Record, error) {
 			// progress: tabula was killed while it created the container.
 			// Shown, so that rm can remove it.
 			if fi, serr := os.Stat(c.Dir(id)); serr == nil && time.Since(fi.ModTime()) > time.Minute {
-				return &Record{ID: id, Name: "/" + shortID(id), Created: fi.ModTime(), State: State{
+				return &Record{ID: id, Name: "/" + c.nameOf(id), Created: fi.ModTime(), State: State{
 					Status: StatusExited, ExitCode: 255, Error: "its creation was interrupted; remove it with tabula rm",
 				}}, nil
 			}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -93,19 +94,29 @@ func TestRefreshDeadProcess(t *testing.T) {
 }
 
 // TestInterruptedCreate: a container directory without its record (tabula
-// killed while creating it) shows as exited once old enough, so rm finds it.
+// killed while creating it) shows as exited once old enough, under the name
+// it reserved, so rm finds it and frees the name.
 func TestInterruptedCreate(t *testing.T) {
 	ctx := context.Background()
 	c := &Containers{Root: t.TempDir()}
 	id := NewID()
+	if err := c.reserveName("cut_short", id); err != nil {
+		t.Fatal(err)
+	}
 	os.MkdirAll(c.Dir(id), 0o711)
 	if list, _ := c.List(ctx); len(list) != 0 {
 		t.Errorf("a container being created is listed: %v", list)
 	}
 	old := time.Now().Add(-2 * time.Minute)
 	os.Chtimes(c.Dir(id), old, old)
-	r, err := c.Lookup(ctx, id[:12])
-	if err != nil || r.State.Status != StatusExited || !strings.Contains(r.State.Error, "interrupted") {
-		t.Errorf("an interrupted creation: %+v %v", r, err)
+	r, err := c.Lookup(ctx, "cut_short")
+	if err != nil || r.ID != id || r.State.Status != StatusExited || !strings.Contains(r.State.Error, "interrupted") {
+		t.Fatalf("an interrupted creation: %+v %v", r, err)
+	}
+	if err := c.Remove(ctx, r, true); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(filepath.Join(c.namesDir(), "cut_short")); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("the name of a removed interrupted container stays reserved: %v", err)
 	}
 }
