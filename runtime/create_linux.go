@@ -195,6 +195,9 @@ func (r *Runtime) create(ctx context.Context, id, bundle string, opts CreateOpti
 	if err := st.save(); err != nil {
 		return nil, err
 	}
+	if joinsPIDNS && mayTrace(spec.Process.Capabilities) {
+		r.markTracedPIDNS(id, nsFiles[slices.IndexFunc(join, func(j nsJoin) bool { return j.typ == specs.PIDNamespace })])
+	}
 	if opts.PidFile != "" {
 		if err := writePidFile(opts.PidFile, pid); err != nil {
 			return nil, err

@@ -71,7 +71,7 @@ func (r *Runtime) exec(ctx context.Context, id string, p *specs.Process, opts Ex
 	if err != nil {
 		return nil, fmt.Errorf("exec in container %s: linux.seccomp: %w: %w", id, err, errdefs.ErrInvalidArgument)
 	}
-	if !r.noSpawn && !mayTrace(spec.Process.Capabilities) && canSpawn(unifiedHost(), prog) {
+	if !r.noSpawn && !mayTrace(spec.Process.Capabilities) && !pidnsTraced(st.dir) && canSpawn(unifiedHost(), prog) {
 		s, err := spawn(&spawnPlan{
 			process: proc, seccomp: prog, stdio: [3]*os.File{opts.Stdin, opts.Stdout, opts.Stderr},
 			enter: func() error {

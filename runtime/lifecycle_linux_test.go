@@ -478,3 +478,46 @@ func TestSpawnLeavesTabulaUndumpable(t *testing.T) {
 		t.Errorf("PR_GET_DUMPABLE = %d, %v; want 0 after a spawn", d, err)
 	}
 }
+
+// A container that may trace (CAP_SYS_PTRACE, as debug's toolbox has) and
+// joins another's PID namespace marks that container: execs into it go
+// through the init from then on. One that may not trace marks nothing.
+func TestTracedPIDNamespace(t *testing.T) {
+	ctx := context.Background()
+	r := &Runtime{StateDir: t.TempDir()}
+	bundle, spec := busyboxBundle(t, "sleep", "60")
+	writeSpec(t, bundle, spec)
+	target, err := r.Create(ctx, "target", bundle, CreateOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Delete(ctx, "target", true)
+	dir, _ := r.containerDir("target")
+	for i, caps := range [][]string{nil, {"CAP_SYS_PTRACE"}} {
+		jb, js := busyboxBundle(t, "sleep", "60")
+		for j, ns := range js.Linux.Namespaces {
+			if ns.Type == specs.PIDNamespace {
+				js.Linux.Namespaces[j].Path = "/proc/" + itoa(target.Pid) + "/ns/pid"
+			}
+		}
+		js.Process.Capabilities.Bounding = append(js.Process.Capabilities.Bounding, caps...)
+		writeSpec(t, jb, js)
+		id := "joiner" + itoa(i)
+		c, err := r.Create(ctx, id, jb, CreateOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		// Reaped before the target goes: its PID 1 cannot finish dying
+		// while a zombie of its namespace waits for its parent.
+		defer func() {
+			r.Delete(ctx, id, true)
+			c.Wait()
+		}()
+		if got, want := pidnsTraced(dir), len(caps) > 0; got != want {
+			t.Errorf("joiner with %v: target marked %v, want %v", caps, got, want)
+		}
+	}
+	if out, code := execOut(t, r, "target", "echo", "exec'd"); code != 0 || !strings.Contains(out, "exec'd") {
+		t.Errorf("exec into the marked container: %q, code %d", out, code)
+	}
+}

@@ -38,7 +38,8 @@ import (
 // non-dumpable first, so that only a tracer with CAP_SYS_PTRACE could,
 // and nothing is spawned into a PID namespace whose processes may hold
 // that capability: an exec into a container whose bounding set has it
-// (mayTrace), a container joining another's PID namespace.
+// (mayTrace) or whose PID namespace such a container has joined
+// (tracedMark), a container joining another's PID namespace.
 //
 // The re-executed init remains for all that, and for what this cannot do:
 // a v2 cgroup (a thread cannot enter one alone, and the cgroup namespace
@@ -63,6 +64,41 @@ func mayTrace(caps *specs.LinuxCapabilities) bool {
 	return caps != nil && slices.ContainsFunc(caps.Bounding, func(c string) bool {
 		return strings.EqualFold(strings.TrimPrefix(strings.ToUpper(c), "CAP_"), "SYS_PTRACE")
 	})
+}
+
+// tracedMark, in a container's state directory, says that a container
+// whose processes may trace others has joined its PID namespace (debug's
+// toolbox): nothing is spawned into it any more.
+const tracedMark = "pidns-traced"
+
+// markTracedPIDNS marks every other container of this runtime whose PID
+// namespace is pidns, which container id (that may trace) has joined.
+func (r *Runtime) markTracedPIDNS(id string, pidns *os.File) {
+	var want unix.Stat_t
+	if unix.Fstat(int(pidns.Fd()), &want) != nil {
+		return
+	}
+	ents, _ := os.ReadDir(r.StateDir)
+	for _, e := range ents {
+		if e.Name() == id || !ValidID(e.Name()) {
+			continue
+		}
+		st, err := r.loadState(e.Name())
+		if err != nil || st.status == specs.StateStopped {
+			continue
+		}
+		var ns unix.Stat_t
+		if unix.Stat("/proc/"+strconv.Itoa(st.Pid)+"/ns/pid", &ns) == nil && ns.Ino == want.Ino && ns.Dev == want.Dev {
+			os.WriteFile(filepath.Join(st.dir, tracedMark), []byte(id), 0o600)
+		}
+	}
+}
+
+// pidnsTraced reports whether a container that may trace has joined the
+// PID namespace of the container whose state directory is dir.
+func pidnsTraced(dir string) bool {
+	_, err := os.Lstat(filepath.Join(dir, tracedMark))
+	return err == nil
 }
 
 // threadCalls are the system calls (and first arguments) that the thread
