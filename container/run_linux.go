@@ -900,7 +900,7 @@ func (c *Containers) Exec(ctx context.Context, rec *Record, eo ExecOptions, stdi
 			p.Env = mergeEnv(p.Env, kv)
 		}
 	}
-	opts := runtime.ExecOptions{Stdout: stdio.Out, Stderr: stdio.Err}
+	opts := runtime.ExecOptions{Stdout: stdio.Out, Stderr: stdio.Err, Spec: &spec}
 	if eo.Interactive {
 		opts.Stdin = stdio.In
 	}

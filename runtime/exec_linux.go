@@ -32,7 +32,7 @@ func (r *Runtime) exec(ctx context.Context, id string, p *specs.Process, opts Ex
 		return nil, err
 	}
 	defer unix.Close(pidfd)
-	spec, err := loadSpec(st.Bundle, nil)
+	spec, err := loadSpec(st.Bundle, opts.Spec)
 	if err != nil {
 		return nil, fmt.Errorf("exec in container %s: %w", id, err)
 	}

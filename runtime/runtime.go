@@ -115,6 +115,9 @@ type ExecOptions struct {
 	Stdin, Stdout, Stderr *os.File
 	ConsoleSocket         string
 	PidFile               string
+	// Spec, when set, is the container's config.json as the caller has
+	// read it: Exec uses it instead of reading the file again.
+	Spec *specs.Spec
 }
 
 // Process is a process started by Exec.
