@@ -540,10 +540,13 @@ func finishProc(pid int, cfg *initConfig) error {
 		return fmt.Errorf("open the container's PID namespace: %w", err)
 	}
 	defer unix.Close(pidns)
-	// sysctls are written in the namespaces they belong to.
+	// sysctls are written in the namespaces they belong to; the PID
+	// namespace goes to procfs, and the cgroup one matters to none.
 	var join []nsJoin
-	for _, name := range []string{"uts", "ipc", "net", "mnt"} {
-		join = append(join, nsJoin{typ: nsTypeOf(name), path: nsDir + name})
+	for _, ns := range nsProcName {
+		if ns.typ != specs.PIDNamespace && ns.typ != specs.CgroupNamespace {
+			join = append(join, nsJoin{typ: ns.typ, path: nsDir + ns.name})
+		}
 	}
 	nsFiles, err := openNamespaces(join)
 	if err != nil {
@@ -574,15 +577,6 @@ func finishProc(pid int, cfg *initConfig) error {
 		}
 		return finishRootfs(cfg.Spec)
 	})
-}
-
-func nsTypeOf(name string) specs.LinuxNamespaceType {
-	for _, ns := range nsProcName {
-		if ns.name == name {
-			return ns.typ
-		}
-	}
-	return ""
 }
 
 // mountProc mounts a procfs of PID namespace pidns on m's destination,
