@@ -200,28 +200,9 @@ func (r *Runtime) delete(ctx context.Context, id string, force bool) error {
 		waitExit(ctx, pidfd)
 		unix.Close(pidfd)
 	}
-	if st.Cgroup != "" {
-		dirs, err := cgroupDirs(st.Cgroup)
-		if err != nil {
-			return fmt.Errorf("delete container %s: cgroup %s: %w", id, st.Cgroup, err)
-		}
-		// An empty cgroup goes at once (a container whose PID 1 has
-		// been reaped, when it had a PID namespace of its own); one
-		// that still holds processes refuses, and they are killed first.
-		if removeCgroupDirs(st.Cgroup, dirs) != nil {
-			killCgroup(ctx, dirs)
-			if err := removeCgroupDirs(st.Cgroup, dirs); err != nil {
-				return fmt.Errorf("delete container %s: %w", id, err)
-			}
-		}
-	}
-	if err := os.RemoveAll(st.dir); err != nil {
-		return fmt.Errorf("delete container %s: %w", id, err)
-	}
-	return nil
+	return removeContainer(ctx, id, st.Cgroup, st.dir)
 }
 
-// waitExit blocks until the process behind pidfd has exited.
 // deleteUnrecorded removes what a Create cut short (its process killed)
 // left before it recorded the container's state: the container's directory
 // and, at the default path, its cgroup with anything still in it. Without
@@ -234,14 +215,25 @@ func (r *Runtime) deleteUnrecorded(ctx context.Context, id string, notFound erro
 	if _, err := os.Lstat(dir); err != nil {
 		return notFound
 	}
-	path := cgroupPath(&specs.Spec{}, id)
-	dirs, err := cgroupDirs(path)
-	if err != nil {
-		return fmt.Errorf("delete container %s: cgroup %s: %w", id, path, err)
-	}
-	killCgroup(ctx, dirs)
-	if err := removeCgroupDirs(path, dirs); err != nil {
-		return fmt.Errorf("delete container %s: %w", id, err)
+	return removeContainer(ctx, id, cgroupPath(&specs.Spec{}, id), dir)
+}
+
+// removeContainer removes container id's cgroup at path (if any) and its
+// state directory dir. An empty cgroup goes at once (a container whose
+// PID 1 has been reaped, when it had a PID namespace of its own); one that
+// still holds processes refuses, and they are killed first.
+func removeContainer(ctx context.Context, id, path, dir string) error {
+	if path != "" {
+		dirs, err := cgroupDirs(path)
+		if err != nil {
+			return fmt.Errorf("delete container %s: cgroup %s: %w", id, path, err)
+		}
+		if removeCgroupDirs(path, dirs) != nil {
+			killCgroup(ctx, dirs)
+			if err := removeCgroupDirs(path, dirs); err != nil {
+				return fmt.Errorf("delete container %s: %w", id, err)
+			}
+		}
 	}
 	if err := os.RemoveAll(dir); err != nil {
 		return fmt.Errorf("delete container %s: %w", id, err)
@@ -249,6 +241,7 @@ func (r *Runtime) deleteUnrecorded(ctx context.Context, id string, notFound erro
 	return nil
 }
 
+// waitExit blocks until the process behind pidfd has exited.
 func waitExit(ctx context.Context, pidfd int) {
 	for ctx.Err() == nil {
 		_, err := unix.Poll([]unix.PollFd{{Fd: int32(pidfd), Events: unix.POLLIN}}, -1)
