@@ -161,8 +161,8 @@ func (r *Runtime) create(ctx context.Context, id, bundle string, opts CreateOpti
 		plan    = &createPlan{cfg: initCfg, cloneflags: cloneflags, netns: netns, join: join, nsFiles: nsFiles, cgroup: cgroup}
 	)
 	// A PID namespace joined holds processes that may trace the fork.
-	joinsPIDNS := slices.ContainsFunc(join, func(j nsJoin) bool { return j.typ == specs.PIDNamespace })
-	if !r.noSpawn && !joinsPIDNS && canSpawn(unifiedHost(), prog) {
+	pidJoin := slices.IndexFunc(join, func(j nsJoin) bool { return j.typ == specs.PIDNamespace })
+	if !r.noSpawn && pidJoin < 0 && canSpawn(unifiedHost(), prog) {
 		ch, console, err = spawnContainer(plan, prog, opts)
 		held = true
 	} else {
@@ -195,8 +195,8 @@ func (r *Runtime) create(ctx context.Context, id, bundle string, opts CreateOpti
 	if err := st.save(); err != nil {
 		return nil, err
 	}
-	if joinsPIDNS && mayTrace(spec.Process.Capabilities) {
-		r.markTracedPIDNS(id, nsFiles[slices.IndexFunc(join, func(j nsJoin) bool { return j.typ == specs.PIDNamespace })])
+	if pidJoin >= 0 && mayTrace(spec.Process.Capabilities) {
+		r.markTracedPIDNS(id, nsFiles[pidJoin])
 	}
 	if opts.PidFile != "" {
 		if err := writePidFile(opts.PidFile, pid); err != nil {
