@@ -193,15 +193,18 @@ func (rec *Record) waitSpec() error {
 }
 
 // rootfs returns the overlay mount of rec's root filesystem, as Create
-// recorded it.
+// recorded it. The writable layer of a container removed when it exits
+// is volatile: the overlay never syncs it, unmounting included.
 func rootfs(rec *Record) ([]specs.Mount, error) {
 	d := rec.GraphDriver.Data
 	if rec.GraphDriver.Name != "overlay" || d["LowerDir"] == "" || d["UpperDir"] == "" || d["WorkDir"] == "" {
 		return nil, fmt.Errorf("container %s: its state.json names no overlay layers: %w", shortID(rec.ID), errdefs.ErrCorrupt)
 	}
-	return []specs.Mount{{Type: "overlay", Source: "overlay", Options: []string{
-		"lowerdir=" + d["LowerDir"], "upperdir=" + d["UpperDir"], "workdir=" + d["WorkDir"],
-	}}}, nil
+	opts := []string{"lowerdir=" + d["LowerDir"], "upperdir=" + d["UpperDir"], "workdir=" + d["WorkDir"]}
+	if rec.HostConfig.AutoRemove {
+		opts = append(opts, "volatile")
+	}
+	return []specs.Mount{{Type: "overlay", Source: "overlay", Options: opts}}, nil
 }
 
 func (c *Containers) buildSpec(src *Source, opts *Options, joined Joined, id, name string, res resources) (*specs.Spec, *Record, error) {

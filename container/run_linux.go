@@ -48,9 +48,9 @@ var forwardedSignals = []os.Signal{
 
 // CatchSignals starts catching, in the background, the signals that Run
 // relays to a foreground container's PID 1; Run waits until they are
-// caught before it makes the container. Registering them takes one round
-// trip per signal through the Go runtime's signal thread, about half a
-// millisecond, which this way passes while the container is created.
+// caught before it starts the container. Registering them takes one round
+// trip per signal through the Go runtime's signal thread, half a
+// millisecond or more, which this way passes while the container is made.
 func CatchSignals() *Signals {
 	s := &Signals{c: make(chan os.Signal, 16), ready: make(chan struct{})}
 	go func() {
@@ -104,14 +104,13 @@ func (c *Containers) Run(ctx context.Context, rec *Record, stdio Stdio) (int, er
 		}
 		defer logs.close()
 	}
-	// Signals are caught before the container exists, so none is lost.
+	// Signals are caught before the container starts, so none is lost;
+	// they are registered while it is created.
 	sigs := stdio.Signals
 	if sigs == nil {
 		sigs = CatchSignals()
 		defer sigs.Stop()
 	}
-	<-sigs.ready
-	sigc := sigs.c
 	ctr, err := rt.Create(ctx, rec.ID, c.Dir(rec.ID), opts)
 	// The bundle is complete before the container can start, or be
 	// removed.
@@ -140,6 +139,8 @@ func (c *Containers) Run(ctx context.Context, rec *Record, stdio Stdio) (int, er
 		defer restore()
 	}
 	logs.started()
+	<-sigs.ready
+	sigc := sigs.c
 	if err := rt.Start(ctx, rec.ID); err != nil {
 		ctr.Wait()
 		if console != nil {

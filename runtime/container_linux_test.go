@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"io/fs"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -379,8 +380,11 @@ func testLifecycleAndExec(t *testing.T, noSpawn bool) {
 	}
 	var recorded state
 	if b, err := os.ReadFile(filepath.Join(r.StateDir, "life", stateFile)); err != nil || json.Unmarshal(b, &recorded) != nil ||
-		recorded.Status != specs.StateRunning || recorded.Pid != c.Pid || recorded.Bundle != bundle || recorded.StartTime == 0 {
-		t.Errorf("state.json after start: %+v, %v", recorded, err)
+		recorded.Status != specs.StateCreated || recorded.Pid != c.Pid || recorded.Bundle != bundle || recorded.StartTime == 0 {
+		t.Errorf("state.json after start: %+v, %v; want the state at create", recorded, err)
+	}
+	if _, err := os.Lstat(filepath.Join(r.StateDir, "life", heldName)); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("the held mark after start: %v; want it gone", err)
 	}
 	if fd, err := unix.Open("/proc/self/fd/"+itoa(exe), unix.O_WRONLY|unix.O_CLOEXEC, 0); err == nil {
 		unix.Close(fd)

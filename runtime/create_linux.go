@@ -192,6 +192,11 @@ func (r *Runtime) create(ctx context.Context, id, bundle string, opts CreateOpti
 		ID: id, Pid: pid, Bundle: bundle, StartTime: startTime, Cgroup: cg.path, Status: specs.StateCreated, Held: held,
 		Created: time.Now().UTC().Format(time.RFC3339Nano), Annotations: spec.Annotations, dir: dir,
 	}
+	if held {
+		if err := os.WriteFile(filepath.Join(dir, heldName), nil, 0o600); err != nil {
+			return nil, err
+		}
+	}
 	if err := st.save(); err != nil {
 		return nil, err
 	}

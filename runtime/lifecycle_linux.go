@@ -39,8 +39,10 @@ func (r *Runtime) start(ctx context.Context, id string) error {
 		if err := unix.PidfdSendSignal(pidfd, unix.SIGCONT, nil, 0); err != nil {
 			return fmt.Errorf("start container %s: %w", id, err)
 		}
-		st.Status, st.Held = specs.StateRunning, false
-		return st.save()
+		if err := os.Remove(filepath.Join(st.dir, heldName)); err != nil {
+			return fmt.Errorf("start container %s: %w", id, err)
+		}
+		return nil
 	}
 	fifo := filepath.Join(st.dir, fifoName)
 	fd, err := unix.Open(fifo, unix.O_RDONLY|unix.O_NONBLOCK|unix.O_CLOEXEC, 0)
@@ -90,8 +92,7 @@ func (r *Runtime) start(ctx context.Context, id string) error {
 		return fmt.Errorf("container %s: its init died before the start", id)
 	}
 	if len(data) == 1 {
-		st.Status = specs.StateRunning
-		return st.save()
+		return nil // the fifo gone, the container runs
 	}
 	var m syncMsg
 	if err := json.Unmarshal(data[1:], &m); err != nil {

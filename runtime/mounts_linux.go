@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 
 	securejoin "github.com/cyphar/filepath-securejoin"
@@ -101,7 +102,8 @@ func prepareRootfs(cfg *initConfig) error {
 }
 
 // mountRootfs makes the mount tree private and mounts the rootfs (tabula's
-// overlay) on the root path, itself a mount point as pivot_root needs.
+// overlay) on the root path, or binds the root path on itself: pivot_root
+// needs a mount point.
 func mountRootfs(cfg *initConfig) error {
 	spec := cfg.Spec
 	prop := uintptr(unix.MS_REC | unix.MS_PRIVATE)
@@ -116,16 +118,32 @@ func mountRootfs(cfg *initConfig) error {
 		return fmt.Errorf("make the mount tree private: %w", err)
 	}
 	root := cfg.Root
+	if len(cfg.Rootfs) == 0 {
+		if err := mount(root, root, "", unix.MS_BIND|unix.MS_REC, ""); err != nil {
+			return fmt.Errorf("bind the root filesystem: %w", err)
+		}
+		return nil
+	}
 	for _, m := range cfg.Rootfs {
-		flags, _, data := parseMountOptions(m.Options)
-		if err := mount(m.Source, root, m.Type, flags, data); err != nil {
+		if err := mountRootfsLayer(m, root); err != nil {
 			return fmt.Errorf("mount the root filesystem: %w", err)
 		}
 	}
-	if err := mount(root, root, "", unix.MS_BIND|unix.MS_REC, ""); err != nil {
-		return fmt.Errorf("bind the root filesystem: %w", err)
-	}
 	return nil
+}
+
+// mountRootfsLayer mounts m on root. An overlay asked to be volatile (no
+// syncs: its upper directory is thrown away with the container) is
+// mounted without on kernels that predate the option (Linux 5.10).
+func mountRootfsLayer(m specs.Mount, root string) error {
+	flags, _, data := parseMountOptions(m.Options)
+	err := mount(m.Source, root, m.Type, flags, data)
+	if errors.Is(err, unix.EINVAL) && m.Type == "overlay" && slices.Contains(m.Options, "volatile") {
+		opts := slices.DeleteFunc(slices.Clone(m.Options), func(o string) bool { return o == "volatile" })
+		flags, _, data = parseMountOptions(opts)
+		err = mount(m.Source, root, m.Type, flags, data)
+	}
+	return err
 }
 
 // mountSpec makes, in order, the spec's mounts whose index which selects.

@@ -18,6 +18,11 @@ import (
 const (
 	stateFile = "state.json"
 	fifoName  = "exec.fifo"
+	// heldName marks a held program (spawn) that Start has not continued
+	// yet. Start removes it rather than rewrite state.json: on ext4, a
+	// file renamed over another is written back at once, and its removal
+	// with the container then waits for the disk.
+	heldName = "held"
 )
 
 // state is what StateDir/<id>/state.json records about a container.
@@ -33,13 +38,13 @@ type state struct {
 	Created     string            `json:"created"`
 	Annotations map[string]string `json:"annotations,omitempty"`
 
-	// Status is the last status tabula recorded (created, running), for
-	// other tools reading the file; State never trusts it and works the
-	// status out from the process table instead.
+	// Status is the status at create, for other tools reading the file;
+	// State works the status out from the process table and the held
+	// mark or exec fifo instead.
 	Status specs.ContainerState `json:"status"`
 	// Held says that the process is the program itself, stopped after its
-	// execve until Start continues it (spawn), rather than an init
-	// waiting on the exec fifo.
+	// execve until Start continues it (spawn; heldName marks it until
+	// then), rather than an init waiting on the exec fifo.
 	Held bool `json:"held,omitempty"`
 
 	status specs.ContainerState // computed when loaded
@@ -118,9 +123,11 @@ func (r *Runtime) loadState(id string) (*state, error) {
 	s.status = specs.StateStopped
 	if procState, ok := s.live(); ok {
 		s.status = specs.StateRunning
-		if s.Held && procState == 'T' {
-			s.status = specs.StateCreated
-		} else if _, err := os.Lstat(filepath.Join(dir, fifoName)); err == nil {
+		mark := fifoName
+		if s.Held {
+			mark = heldName
+		}
+		if _, err := os.Lstat(filepath.Join(dir, mark)); err == nil && (!s.Held || procState == 'T') {
 			s.status = specs.StateCreated
 		}
 	}
