@@ -16,6 +16,7 @@ import (
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 
 	"github.com/tabula-dev/tabula/errdefs"
+	"github.com/tabula-dev/tabula/internal/sysfile"
 	"github.com/tabula-dev/tabula/runtime"
 )
 
@@ -178,7 +179,7 @@ func writeSpec(dir string, spec *specs.Spec) error {
 	if err != nil {
 		return err
 	}
-	return os.WriteFile(filepath.Join(dir, "config.json"), b, 0o600)
+	return sysfile.WriteFile(filepath.Join(dir, "config.json"), b, 0o600)
 }
 
 // waitSpec waits until the config.json that Create writes is written, and
@@ -593,17 +594,17 @@ func writeEtc(dir string, spec *specs.Spec, hostNetwork bool) error {
 	hosts := "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n" +
 		"fe00::0\tip6-localnet\nff00::0\tip6-mcastprefix\nff02::1\tip6-allnodes\nff02::2\tip6-allrouters\n" +
 		"127.0.1.1\t" + spec.Hostname + "\n"
-	hostResolv, _ := os.ReadFile("/etc/resolv.conf")
+	hostResolv, _ := sysfile.ReadFile("/etc/resolv.conf")
 	resolv := containerResolvConf(string(hostResolv))
 	if hostNetwork {
-		if b, err := os.ReadFile("/etc/hosts"); err == nil {
+		if b, err := sysfile.ReadFile("/etc/hosts"); err == nil {
 			hosts = string(b)
 		}
 		resolv = string(hostResolv)
 	}
 	files := map[string]string{"hostname": spec.Hostname + "\n", "hosts": hosts, "resolv.conf": resolv}
 	for name, content := range files {
-		if err := os.WriteFile(filepath.Join(dir, name), []byte(content), 0o644); err != nil {
+		if err := sysfile.WriteFile(filepath.Join(dir, name), []byte(content), 0o644); err != nil {
 			return err
 		}
 	}

@@ -17,6 +17,7 @@ import (
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 
 	"github.com/tabula-dev/tabula/errdefs"
+	"github.com/tabula-dev/tabula/internal/sysfile"
 	"github.com/tabula-dev/tabula/runtime"
 )
 
@@ -161,11 +162,11 @@ func (c *Containers) reserveName(name, id string) error {
 	p := filepath.Join(c.namesDir(), name)
 	f, err := os.OpenFile(p, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
 	if errors.Is(err, os.ErrExist) {
-		owner, _ := os.ReadFile(p)
+		owner, _ := sysfile.ReadFile(p)
 		if _, serr := os.Stat(c.Dir(string(owner))); serr != nil && len(owner) > 0 {
 			// The container that held it is gone (a crash between the
 			// removal of its directory and of its name): take the name.
-			if err := os.WriteFile(p, []byte(id), 0o600); err != nil {
+			if err := sysfile.WriteFile(p, []byte(id), 0o600); err != nil {
 				return err
 			}
 			return nil
@@ -185,7 +186,7 @@ func (c *Containers) reserveName(name, id string) error {
 
 func (c *Containers) releaseName(name, id string) {
 	p := filepath.Join(c.namesDir(), name)
-	if owner, err := os.ReadFile(p); err == nil && string(owner) == id {
+	if owner, err := sysfile.ReadFile(p); err == nil && string(owner) == id {
 		os.Remove(p)
 	}
 }
@@ -197,7 +198,7 @@ func (c *Containers) releaseName(name, id string) {
 func (c *Containers) nameOf(id string) string {
 	ents, _ := os.ReadDir(c.namesDir())
 	for _, e := range ents {
-		if owner, err := os.ReadFile(filepath.Join(c.namesDir(), e.Name())); err == nil && string(owner) == id {
+		if owner, err := sysfile.ReadFile(filepath.Join(c.namesDir(), e.Name())); err == nil && string(owner) == id {
 			return e.Name()
 		}
 	}
@@ -240,20 +241,7 @@ func (c *Containers) Save(r *Record) error {
 	if err != nil {
 		return err
 	}
-	dir := c.Dir(r.ID)
-	tmp, err := os.CreateTemp(dir, ".state-*")
-	if err != nil {
-		return fmt.Errorf("write the state of container %s: %w", shortID(r.ID), err)
-	}
-	_, err = tmp.Write(b)
-	if cerr := tmp.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(tmp.Name(), filepath.Join(dir, "state.json"))
-	}
-	if err != nil {
-		os.Remove(tmp.Name())
+	if err := sysfile.WriteAtomic(c.Dir(r.ID), "state.json", b, 0o600); err != nil {
 		return fmt.Errorf("write the state of container %s: %w", shortID(r.ID), err)
 	}
 	return nil
@@ -261,7 +249,7 @@ func (c *Containers) Save(r *Record) error {
 
 // Load reads the record of container id as stored.
 func (c *Containers) Load(id string) (*Record, error) {
-	b, err := os.ReadFile(filepath.Join(c.Dir(id), "state.json"))
+	b, err := sysfile.ReadFile(filepath.Join(c.Dir(id), "state.json"))
 	if err != nil {
 		if errors.Is(err, os.ErrNotExist) {
 			// A directory without a record older than any creation in
@@ -309,7 +297,7 @@ func (c *Containers) Lookup(ctx context.Context, ref string) (*Record, error) {
 		return nil, fmt.Errorf("empty container name: %w", errdefs.ErrInvalidArgument)
 	}
 	if validName(ref) {
-		if owner, err := os.ReadFile(filepath.Join(c.namesDir(), ref)); err == nil {
+		if owner, err := sysfile.ReadFile(filepath.Join(c.namesDir(), ref)); err == nil {
 			if r, err := c.Load(string(owner)); err == nil {
 				return c.Refresh(ctx, r), nil
 			}
@@ -401,7 +389,7 @@ func alive(pid int, start uint64) bool {
 
 // processStart reads the state and start time of pid from /proc/<pid>/stat.
 func processStart(pid int) (uint64, bool, error) {
-	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	b, err := sysfile.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
 	if err != nil {
 		return 0, false, err
 	}

@@ -23,6 +23,7 @@ import (
 	"golang.org/x/term"
 
 	"github.com/tabula-dev/tabula/errdefs"
+	"github.com/tabula-dev/tabula/internal/sysfile"
 	"github.com/tabula-dev/tabula/runtime"
 )
 
@@ -687,7 +688,7 @@ func oomKilled(path string) bool {
 		filepath.Join("/sys/fs/cgroup/memory", path, "memory.oom_control"),
 		filepath.Join("/sys/fs/cgroup", path, "memory.events"),
 	} {
-		b, err := os.ReadFile(f)
+		b, err := sysfile.ReadFile(f)
 		if err != nil {
 			continue
 		}
@@ -869,7 +870,7 @@ func (c *Containers) Exec(ctx context.Context, rec *Record, eo ExecOptions, stdi
 	if rec.State.Status != StatusRunning {
 		return 0, &ExitError{Code: 125, Err: fmt.Errorf("container %s is not running: %w", trimSlash(rec.Name), errdefs.ErrFailedPrecondition)}
 	}
-	b, err := os.ReadFile(filepath.Join(c.Dir(rec.ID), "config.json"))
+	b, err := sysfile.ReadFile(filepath.Join(c.Dir(rec.ID), "config.json"))
 	if err != nil {
 		return 0, startFailure(err)
 	}

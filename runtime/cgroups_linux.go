@@ -20,6 +20,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/tabula-dev/tabula/errdefs"
+	"github.com/tabula-dev/tabula/internal/sysfile"
 )
 
 const cgroupRoot = "/sys/fs/cgroup"
@@ -114,7 +115,7 @@ func (c *containerCgroup) setPidsLimit(p *specs.LinuxPids) error {
 	if c.v1 != nil {
 		file = filepath.Join(cgroupRoot, "pids", c.path, "pids.max")
 	}
-	if err := os.WriteFile(file, []byte(v), 0); err != nil {
+	if err := sysfile.WriteFile(file, []byte(v), 0); err != nil {
 		return fmt.Errorf("set the pids limit: %w", err)
 	}
 	return nil
@@ -249,7 +250,7 @@ func (c *containerCgroup) oomKills() int {
 	} else {
 		file, key = filepath.Join(cgroupRoot, "memory", c.path, "memory.oom_control"), "oom_kill"
 	}
-	b, err := os.ReadFile(file)
+	b, err := sysfile.ReadFile(file)
 	if err != nil {
 		return 0
 	}
@@ -295,7 +296,7 @@ func cgroupPids(dirs []string) []int {
 	seen := map[int]bool{os.Getpid(): true}
 	var pids []int
 	for _, d := range dirs {
-		b, err := os.ReadFile(filepath.Join(d, "cgroup.procs"))
+		b, err := sysfile.ReadFile(filepath.Join(d, "cgroup.procs"))
 		if err != nil {
 			continue
 		}

@@ -17,6 +17,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/tabula-dev/tabula/errdefs"
+	"github.com/tabula-dev/tabula/internal/sysfile"
 )
 
 // child is a container's process started by this process: an init (cmd)
@@ -43,7 +44,7 @@ func loadSpec(bundle string, parsed *specs.Spec) (*specs.Spec, error) {
 	if parsed != nil {
 		s = *parsed
 	} else {
-		b, err := os.ReadFile(p)
+		b, err := sysfile.ReadFile(p)
 		if err != nil {
 			if errors.Is(err, os.ErrNotExist) {
 				return nil, fmt.Errorf("bundle %s has no config.json: %w", bundle, errdefs.ErrNotFound)
@@ -193,7 +194,7 @@ func (r *Runtime) create(ctx context.Context, id, bundle string, opts CreateOpti
 		Created: time.Now().UTC().Format(time.RFC3339Nano), Annotations: spec.Annotations, dir: dir,
 	}
 	if held {
-		if err := os.WriteFile(filepath.Join(dir, heldName), nil, 0o600); err != nil {
+		if err := sysfile.WriteFile(filepath.Join(dir, heldName), nil, 0o600); err != nil {
 			return nil, err
 		}
 	}
@@ -450,7 +451,7 @@ func (ch *child) start(ctx context.Context, create bool, config func() (*initCon
 
 func writePidFile(path string, pid int) error {
 	tmp := path + ".tmp"
-	if err := os.WriteFile(tmp, []byte(strconv.Itoa(pid)), 0o644); err != nil {
+	if err := sysfile.WriteFile(tmp, []byte(strconv.Itoa(pid)), 0o644); err != nil {
 		return fmt.Errorf("write pid file: %w", err)
 	}
 	return os.Rename(tmp, path)

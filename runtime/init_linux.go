@@ -13,6 +13,8 @@ import (
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
+
+	"github.com/tabula-dev/tabula/internal/sysfile"
 )
 
 // The init is tabula itself, re-executed by Create or Exec, when they cannot
@@ -117,7 +119,7 @@ func createInit(cfg *initConfig) error {
 	// another process takes. The program is execve'd from this thread,
 	// and the other threads end with the execve.
 	for _, f := range cfg.CgroupTasks {
-		if err := os.WriteFile(f, []byte("0"), 0); err != nil {
+		if err := sysfile.WriteFile(f, []byte("0"), 0); err != nil {
 			return fmt.Errorf("enter the container's cgroup: %w", err)
 		}
 	}
@@ -257,7 +259,7 @@ func setOOMScoreAdj(pid int, p *specs.Process) error {
 	if pid != 0 {
 		proc = strconv.Itoa(pid)
 	}
-	if err := os.WriteFile("/proc/"+proc+"/oom_score_adj", []byte(strconv.Itoa(*p.OOMScoreAdj)), 0); err != nil {
+	if err := sysfile.WriteFile("/proc/"+proc+"/oom_score_adj", []byte(strconv.Itoa(*p.OOMScoreAdj)), 0); err != nil {
 		return fmt.Errorf("process.oomScoreAdj: %w", err)
 	}
 	return nil

@@ -12,6 +12,8 @@ import (
 	"github.com/moby/sys/mountinfo"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
+
+	"github.com/tabula-dev/tabula/internal/sysfile"
 )
 
 var mountFlags = map[string]struct {
@@ -356,7 +358,7 @@ func pivotRoot(root string) error {
 func finishRootfs(spec *initSpec) error {
 	for k, v := range spec.Sysctl {
 		p := filepath.Join("/proc/sys", strings.ReplaceAll(k, ".", "/"))
-		if err := os.WriteFile(p, []byte(v), 0); err != nil {
+		if err := sysfile.WriteFile(p, []byte(v), 0); err != nil {
 			return fmt.Errorf("linux.sysctl %s: %w", k, err)
 		}
 	}

@@ -14,6 +14,8 @@ import (
 	securejoin "github.com/cyphar/filepath-securejoin"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
+
+	"github.com/tabula-dev/tabula/internal/sysfile"
 )
 
 // Create and Exec start most processes from the calling process itself,
@@ -89,7 +91,7 @@ func (r *Runtime) markTracedPIDNS(id string, pidns *os.File) {
 		}
 		var ns unix.Stat_t
 		if unix.Stat("/proc/"+strconv.Itoa(st.Pid)+"/ns/pid", &ns) == nil && ns.Ino == want.Ino && ns.Dev == want.Dev {
-			os.WriteFile(filepath.Join(st.dir, tracedMark), []byte(id), 0o600)
+			sysfile.WriteFile(filepath.Join(st.dir, tracedMark), []byte(id), 0o600)
 		}
 	}
 }
@@ -138,7 +140,7 @@ var procPidnsOption = sync.OnceValue(func() bool {
 // (PTRACE_TRACEME) once the parent has dropped its capabilities: not under
 // Yama's admin-only or no-attach modes (ptrace_scope 2 and 3).
 var traceMeAllowed = sync.OnceValue(func() bool {
-	b, err := os.ReadFile("/proc/sys/kernel/yama/ptrace_scope")
+	b, err := sysfile.ReadFile("/proc/sys/kernel/yama/ptrace_scope")
 	if err != nil {
 		return true // no Yama
 	}
@@ -428,7 +430,7 @@ func buildContainer(plan *createPlan) error {
 // enterCgroup moves the calling thread into v1 cgroup cg for good.
 func enterCgroup(cg *containerCgroup) error {
 	for _, f := range cg.taskFiles() {
-		if err := os.WriteFile(f, []byte("0"), 0); err != nil {
+		if err := sysfile.WriteFile(f, []byte("0"), 0); err != nil {
 			return fmt.Errorf("enter the container's cgroup: %w", err)
 		}
 	}

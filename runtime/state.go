@@ -13,6 +13,7 @@ import (
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 
 	"github.com/tabula-dev/tabula/errdefs"
+	"github.com/tabula-dev/tabula/internal/sysfile"
 )
 
 const (
@@ -82,21 +83,7 @@ func (s *state) save() error {
 	if err != nil {
 		return err
 	}
-	tmp, err := os.CreateTemp(s.dir, ".state-*")
-	if err != nil {
-		return fmt.Errorf("write state of container %s: %w", s.ID, err)
-	}
-	if _, err := tmp.Write(b); err != nil {
-		tmp.Close()
-		os.Remove(tmp.Name())
-		return fmt.Errorf("write state of container %s: %w", s.ID, err)
-	}
-	if err := tmp.Close(); err != nil {
-		os.Remove(tmp.Name())
-		return err
-	}
-	if err := os.Rename(tmp.Name(), filepath.Join(s.dir, stateFile)); err != nil {
-		os.Remove(tmp.Name())
+	if err := sysfile.WriteAtomic(s.dir, stateFile, b, 0o600); err != nil {
 		return fmt.Errorf("write state of container %s: %w", s.ID, err)
 	}
 	return nil
@@ -109,7 +96,7 @@ func (r *Runtime) loadState(id string) (*state, error) {
 	if err != nil {
 		return nil, err
 	}
-	b, err := os.ReadFile(filepath.Join(dir, stateFile))
+	b, err := sysfile.ReadFile(filepath.Join(dir, stateFile))
 	if err != nil {
 		if errors.Is(err, os.ErrNotExist) {
 			return nil, fmt.Errorf("container %s: %w", id, errdefs.ErrNotFound)
@@ -195,7 +182,7 @@ func (r *Runtime) list(ctx context.Context) ([]*specs.State, error) {
 // processStat returns the start time (in clock ticks since boot) of
 // process pid from /proc/<pid>/stat, and its state letter (Z: a zombie).
 func processStat(pid int) (uint64, byte, error) {
-	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	b, err := sysfile.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
 	if err != nil {
 		return 0, 0, err
 	}
