@@ -9,17 +9,18 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
 
 	"github.com/containerd/cgroups/v3"
-	"github.com/containerd/cgroups/v3/cgroup1"
 	"github.com/containerd/cgroups/v3/cgroup2"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
 
 	"github.com/tabula-dev/tabula/errdefs"
+	"github.com/tabula-dev/tabula/internal/cgroupv1"
 	"github.com/tabula-dev/tabula/internal/sysfile"
 )
 
@@ -42,7 +43,7 @@ func cgroupPath(spec *specs.Spec, id string) string {
 // v2 host.
 type containerCgroup struct {
 	path string
-	v1   cgroup1.Cgroup
+	v1   []cgroupv1.Hierarchy // the host's, on a v1 host
 	v2   *cgroup2.Manager
 	dir  *os.File // v2: the cgroup directory, for CLONE_INTO_CGROUP
 }
@@ -90,13 +91,14 @@ func newCgroup(path string, res *specs.LinuxResources) (*containerCgroup, error)
 		c.dir = d
 		return c, nil
 	}
-	// The systemd named hierarchy only tracks; skip it so that the
-	// container never shows up in systemd's tree.
-	cg, err := cgroup1.New(cgroup1.StaticPath(path), res, cgroup1.WithHierarchy(hostV1Hierarchy))
+	hs, err := hostHierarchies()
 	if err != nil {
+		return nil, err
+	}
+	if err := cgroupv1.Create(hs, path, res); err != nil {
 		return nil, fmt.Errorf("create cgroup %s: %w", path, err)
 	}
-	c.v1 = cg
+	c.v1 = hs
 	return c, nil
 }
 
@@ -111,11 +113,7 @@ func (c *containerCgroup) setPidsLimit(p *specs.LinuxPids) error {
 	if *p.Limit > 0 {
 		v = strconv.FormatInt(*p.Limit, 10)
 	}
-	file := filepath.Join(cgroupRoot, c.path, "pids.max")
-	if c.v1 != nil {
-		file = filepath.Join(cgroupRoot, "pids", c.path, "pids.max")
-	}
-	if err := sysfile.WriteFile(file, []byte(v), 0); err != nil {
+	if err := sysfile.WriteFile(c.file("pids", "pids.max"), []byte(v), 0); err != nil {
 		return fmt.Errorf("set the pids limit: %w", err)
 	}
 	return nil
@@ -124,26 +122,10 @@ func (c *containerCgroup) setPidsLimit(p *specs.LinuxPids) error {
 // minMemory is the smallest memory limit a container may have, as Docker.
 const minMemory = 6 * 1024 * 1024
 
-// hostV1Hierarchy is the host's v1 controllers, found once per process
-// (from /proc/self/mountinfo): creation and removal both need them.
-var hostV1Hierarchy = sync.OnceValues(func() ([]cgroup1.Subsystem, error) {
-	subs, err := cgroup1.Default()
-	if err != nil {
-		return nil, err
-	}
-	out := subs[:0]
-	for _, s := range subs {
-		switch s.Name() {
-		case "systemd":
-		case cgroup1.Memory:
-			// Kernels without swap accounting have no memory.memsw.*.
-			out = append(out, cgroup1.NewMemory(cgroupRoot, cgroup1.OptionalSwap()))
-		default:
-			out = append(out, s)
-		}
-	}
-	return out, nil
-})
+// hostHierarchies are the host's v1 controller hierarchies (named ones
+// such as systemd's, which only track, left out), found once per process:
+// creation and removal both need them.
+var hostHierarchies = sync.OnceValues(cgroupv1.Hierarchies)
 
 // loadCgroup finds the existing cgroup at path.
 func loadCgroup(path string) (*containerCgroup, error) {
@@ -156,11 +138,16 @@ func loadCgroup(path string) (*containerCgroup, error) {
 		c.v2 = m
 		return c, nil
 	}
-	cg, err := cgroup1.Load(cgroup1.StaticPath(path), cgroup1.WithHierarchy(hostV1Hierarchy))
+	hs, err := hostHierarchies()
 	if err != nil {
 		return nil, err
 	}
-	c.v1 = cg
+	if len(hs) > 0 {
+		if _, err := os.Lstat(hs[0].Dir(path)); err != nil {
+			return nil, err
+		}
+	}
+	c.v1 = hs
 	return c, nil
 }
 
@@ -189,7 +176,7 @@ func (c *containerCgroup) enterThread() (leave func(), err error) {
 	if c.v1 == nil {
 		return func() {}, nil
 	}
-	orig, err := cgroup1.ParseCgroupFile(fmt.Sprintf("/proc/self/task/%d/cgroup", unix.Gettid()))
+	orig, err := cgroupv1.ParseCgroupFile(fmt.Sprintf("/proc/self/task/%d/cgroup", unix.Gettid()))
 	if err != nil {
 		return nil, err
 	}
@@ -200,19 +187,19 @@ func (c *containerCgroup) enterThread() (leave func(), err error) {
 			unix.Close(fd)
 		}
 	}
-	for _, s := range c.v1.Subsystems() {
-		name := string(s.Name())
-		p, ok := orig[name]
+	for _, h := range c.v1 {
+		p, ok := orig[h.Controllers[0]]
 		if !ok {
 			continue
 		}
-		fd, err := unix.Open(filepath.Join(cgroupRoot, name, p, "tasks"), unix.O_WRONLY|unix.O_CLOEXEC, 0)
+		fd, err := unix.Open(filepath.Join(h.Dir(p), "tasks"), unix.O_WRONLY|unix.O_CLOEXEC, 0)
 		if err != nil {
 			leave()
 			return nil, err
 		}
 		back = append(back, fd)
-		in, err := unix.Open(filepath.Join(cgroupRoot, name, c.path, "tasks"), unix.O_WRONLY|unix.O_CLOEXEC, 0)
+		tasks := filepath.Join(h.Dir(c.path), "tasks")
+		in, err := unix.Open(tasks, unix.O_WRONLY|unix.O_CLOEXEC, 0)
 		if err != nil {
 			leave()
 			return nil, err
@@ -221,7 +208,7 @@ func (c *containerCgroup) enterThread() (leave func(), err error) {
 		unix.Close(in)
 		if err != nil {
 			leave()
-			return nil, fmt.Errorf("%s: %w", filepath.Join(cgroupRoot, name, c.path, "tasks"), err)
+			return nil, fmt.Errorf("%s: %w", tasks, err)
 		}
 	}
 	return leave, nil
@@ -233,22 +220,25 @@ func (c *containerCgroup) taskFiles() []string {
 	if c.v1 == nil {
 		return nil
 	}
-	subs := c.v1.Subsystems()
-	files := make([]string, 0, len(subs))
-	for _, s := range subs {
-		files = append(files, filepath.Join(cgroupRoot, string(s.Name()), c.path, "tasks"))
+	return cgroupv1.Tasks(c.v1, c.path)
+}
+
+// file is the path of the cgroup's file name, of controller on v1.
+func (c *containerCgroup) file(controller, name string) string {
+	for _, h := range c.v1 {
+		if slices.Contains(h.Controllers, controller) {
+			return filepath.Join(h.Dir(c.path), name)
+		}
 	}
-	return files
+	return filepath.Join(cgroupRoot, c.path, name)
 }
 
 // oomKills counts the processes the kernel's OOM killer killed in the
 // cgroup.
 func (c *containerCgroup) oomKills() int {
-	var file, key string
+	file := c.file("memory", "memory.oom_control")
 	if c.v2 != nil {
-		file, key = filepath.Join(cgroupRoot, c.path, "memory.events"), "oom_kill"
-	} else {
-		file, key = filepath.Join(cgroupRoot, "memory", c.path, "memory.oom_control"), "oom_kill"
+		file = c.file("memory", "memory.events")
 	}
 	b, err := sysfile.ReadFile(file)
 	if err != nil {
@@ -257,7 +247,7 @@ func (c *containerCgroup) oomKills() int {
 	sc := bufio.NewScanner(bytes.NewReader(b))
 	for sc.Scan() {
 		f := strings.Fields(sc.Text())
-		if len(f) == 2 && f[0] == key {
+		if len(f) == 2 && f[0] == "oom_kill" {
 			n, _ := strconv.Atoi(f[1])
 			return n
 		}
@@ -279,13 +269,13 @@ func cgroupDirs(path string) ([]string, error) {
 	if unifiedHost() {
 		return []string{filepath.Join(cgroupRoot, path)}, nil
 	}
-	subs, err := hostV1Hierarchy()
+	hs, err := hostHierarchies()
 	if err != nil {
 		return nil, err
 	}
-	dirs := make([]string, 0, len(subs))
-	for _, s := range subs {
-		dirs = append(dirs, filepath.Join(cgroupRoot, string(s.Name()), path))
+	dirs := make([]string, 0, len(hs))
+	for _, h := range hs {
+		dirs = append(dirs, h.Dir(path))
 	}
 	return dirs, nil
 }
