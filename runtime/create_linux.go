@@ -30,6 +30,9 @@ type child struct {
 	// teardown (unmounting the rootfs and the rest) does not delay the
 	// container's exit status: wait releases it in the background.
 	mntns *os.File
+	// threadGone, when not nil, returns once the thread that spawned the
+	// process has ended (spawned.waitThread).
+	threadGone func()
 }
 
 // initExePath is where the init finds tabula's binary: the protected fd
@@ -175,11 +178,14 @@ func (r *Runtime) create(ctx context.Context, id, bundle string, opts CreateOpti
 	defer func() {
 		if retErr != nil {
 			ch.proc.Kill()
-			ch.proc.Wait()
+			ch.wait()
 		}
 	}()
 	cg := ch.cg
-	if spec.Linux.Resources != nil {
+	if spec.Linux.Resources != nil && spec.Linux.Resources.Pids != nil {
+		if ch.threadGone != nil {
+			ch.threadGone() // it counted in the cgroup's pids
+		}
 		if err := cg.setPidsLimit(spec.Linux.Resources.Pids); err != nil {
 			return nil, fmt.Errorf("container %s: %w", id, err)
 		}

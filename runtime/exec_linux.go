@@ -90,7 +90,7 @@ func (r *Runtime) exec(ctx context.Context, id string, p *specs.Process, opts Ex
 		}
 		s.finish(true)
 		started, _ := os.FindProcess(s.pid) // never fails on Linux
-		return r.execStarted(&child{proc: started}, s.console, opts)
+		return r.execStarted(&child{proc: started, threadGone: s.waitThread}, s.console, opts)
 	}
 	cmd, err := newInitCmd("exec", id, opts.Stdin, opts.Stdout, opts.Stderr, proc.Terminal)
 	if err != nil {

@@ -127,6 +127,9 @@ func (p *Process) wait() (ExitStatus, error) {
 
 func (ch *child) wait() (ExitStatus, error) {
 	ps, err := ch.proc.Wait()
+	if ch.threadGone != nil {
+		ch.threadGone()
+	}
 	if ch.mntns != nil {
 		go ch.mntns.Close()
 	}

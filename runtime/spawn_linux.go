@@ -191,7 +191,7 @@ func spawnContainer(plan *createPlan, prog []byte, opts CreateOptions) (*child, 
 	s.finish(true)
 	proc, _ := os.FindProcess(s.pid) // never fails on Linux
 	cg, _ := plan.cgroup()           // entered by the thread: made
-	return &child{proc: proc, cg: cg, mntns: mntns}, s.console, nil
+	return &child{proc: proc, cg: cg, mntns: mntns, threadGone: s.waitThread}, s.console, nil
 }
 
 // createPlan is what the thread does to build a new container (enter).
@@ -215,10 +215,17 @@ type spawned struct {
 	// release lets the program go (stopped, for Start, when the plan
 	// holds it) when ok, or kills it; the tracing thread then exits.
 	release chan bool
-	done    chan struct{}
-	// waitThread returns once the thread has ended: it sat in the
-	// container's cgroup, which cannot be removed before.
-	waitThread func()
+	// done is closed once the thread is through with the program, just
+	// before it exits.
+	done chan struct{}
+	tid  int // the thread's
+}
+
+// waitThread returns once the thread has ended: it sat in the container's
+// cgroup, which cannot be removed before, and counted in its pids.
+func (s *spawned) waitThread() {
+	<-s.done
+	waitThreadExit(s.tid)
 }
 
 // spawn starts a process on a throwaway thread readied by plan.enter and
@@ -249,10 +256,9 @@ func spawn(plan *spawnPlan) (_ *spawned, retErr error) {
 		return nil, fmt.Errorf("make tabula non-dumpable: %w", err)
 	}
 	s := &spawned{pid: -1, release: make(chan bool), done: make(chan struct{})}
-	var tid int
 	errc := make(chan error, 1)
 	goThrowaway(func() {
-		tid = unix.Gettid()
+		s.tid = unix.Gettid()
 		defer close(s.done)
 		console, err := forkProgram(plan, uc, files, s)
 		s.console = console
@@ -280,10 +286,6 @@ func spawn(plan *spawnPlan) (_ *spawned, retErr error) {
 			reapTraced(s.pid)
 		}
 	})
-	s.waitThread = func() {
-		<-s.done
-		waitThreadExit(tid)
-	}
 	if err := <-errc; err != nil {
 		s.waitThread()
 		return nil, err
@@ -307,10 +309,15 @@ func spawn(plan *spawnPlan) (_ *spawned, retErr error) {
 	return s, nil
 }
 
-// finish lets the program go (stopped) or kills it, and waits for the
-// tracing thread to end.
+// finish lets the program go (stopped, when held) or kills it. Once the
+// program is let go the thread's end is left to child.wait (threadGone);
+// after a kill it is waited for, as the cgroup's removal comes next.
 func (s *spawned) finish(ok bool) {
 	s.release <- ok
+	if ok {
+		<-s.done
+		return
+	}
 	s.waitThread()
 }
 
