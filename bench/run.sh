@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # tabula run side by side with other ways to start the same FROM scratch
 # hello image (a static Go binary printing one line), medians of several runs
-# (hyperfine, all in one run), and the ratios:
+# and the ratios. The commands take turns: ROUNDS rounds of hyperfine, each
+# timing every command a few times, so that a machine whose speed drifts
+# (a shared VM) slows them all alike instead of whichever ran last.
 #   tabula run --rm hello    vs  runc run of a prepared bundle   target ≤ 0.5×
 #                            vs  unshare --pid --fork --mount --uts --ipc --net ./hello   target ≤ 3×
 #                            vs  crun run (where it runs: not on hybrid cgroup hosts),
@@ -10,11 +12,13 @@
 # detached containers started at once: wall time, and the memory of tabula's
 # own processes per container (each monitor ≤ 4 MB RSS).
 # Needs root, Go, hyperfine, python3, runc, crun; Docker when a daemon runs.
-# RUNS=N sets the number of runs (default 30), N_CONCURRENT the 100.
+# RUNS=N sets the number of runs of each command (default 30), ROUNDS the
+# turns they are split into (default 5), N_CONCURRENT the 100.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 RUNS=${RUNS:-30}
+ROUNDS=${ROUNDS:-5}
 N=${N_CONCURRENT:-100}
 work=$(mktemp -d /tmp/tabula-bench-run.XXXXXX)
 tabula="$work/tabula"
@@ -66,6 +70,36 @@ json.dump(s, open(p, "w"))
 PY
 cp "$work/hello" "$work/floor-hello"
 
+# timed NAME CMD...: every command RUNS times, in ROUNDS turns, the times of
+# all turns in $work/NAME.json ({"results": [{"command", "times"}]}).
+timed() {
+	local name=$1
+	shift
+	local per=$(((RUNS + ROUNDS - 1) / ROUNDS)) i
+	for ((i = 0; i < ROUNDS; i++)); do
+		hyperfine -N --style none --warmup 2 --runs "$per" --export-json "$work/$name.$i.json" "$@" >/dev/null
+	done
+	python3 - "$work/$name" "$ROUNDS" <<'PY'
+import json, sys
+base, rounds = sys.argv[1], int(sys.argv[2])
+merged = None
+for i in range(rounds):
+    res = json.load(open(f"{base}.{i}.json"))["results"]
+    if merged is None:
+        merged = [{"command": r["command"], "times": []} for r in res]
+    for m, r in zip(merged, res):
+        m["times"] += r["times"]
+json.dump({"results": merged}, open(base + ".json", "w"))
+PY
+}
+
+# median of the times of result i of a timed run's JSON, in seconds.
+cat >"$work/median.py" <<'PY'
+import json, statistics, sys
+def medians(path):
+    return [statistics.median(r["times"]) for r in json.load(open(path))["results"]]
+PY
+
 cmds=(
 	"$tabula --root $root run --rm hello"
 	"runc run --bundle $bundle tabula-bench-runc"
@@ -89,12 +123,12 @@ fi
 
 echo
 echo "== one container: start, print, exit, clean up ($RUNS runs each)"
-hyperfine -N --style basic --warmup 3 --runs "$RUNS" --export-json "$work/run.json" "${cmds[@]}" >/dev/null
-python3 - "$work/run.json" "${names[@]}" <<'PY'
-import json, sys
-res = json.load(open(sys.argv[1]))["results"]
+timed run "${cmds[@]}"
+PYTHONPATH="$work" python3 - "$work/run.json" "${names[@]}" <<'PY'
+import sys
+from median import medians
 names = sys.argv[2:]
-med = {n: r["median"] for n, r in zip(names, res)}
+med = dict(zip(names, medians(sys.argv[1])))
 for n in names:
     print(f"  {n:8s} median {med[n]*1000:8.2f} ms")
 t = med["tabula"]
@@ -125,14 +159,13 @@ s["process"]["args"] = ["/sleep"]
 json.dump(s, open(sys.argv[1], "w"))
 PY
 runc run -d --bundle "$bundle2" tabula-bench-exec </dev/null >/dev/null 2>&1
-hyperfine -N --style basic --warmup 3 --runs "$RUNS" --export-json "$work/exec.json" \
-	"$tabula --root $root exec bench-exec /hello" "runc exec tabula-bench-exec /hello" >/dev/null
+timed exec "$tabula --root $root exec bench-exec /hello" "runc exec tabula-bench-exec /hello"
 runc delete -f tabula-bench-exec >/dev/null 2>&1 || true
 "$tabula" --root "$root" rm -f bench-exec >/dev/null
-python3 - "$work/exec.json" <<'PY'
-import json, sys
-res = json.load(open(sys.argv[1]))["results"]
-t, r = res[0]["median"], res[1]["median"]
+PYTHONPATH="$work" python3 - "$work/exec.json" <<'PY'
+import sys
+from median import medians
+t, r = medians(sys.argv[1])
 print(f"  tabula   median {t*1000:8.2f} ms")
 print(f"  runc     median {r*1000:8.2f} ms")
 print(f"  tabula / runc  = {t/r:.2f}x")
