@@ -65,6 +65,29 @@ func newRootCmd(stdout, stderr io.Writer) *cobra.Command {
 	return cmd
 }
 
+// interruptible returns a context canceled by SIGINT or SIGTERM. The
+// signals are registered in the background: each takes a round trip
+// through the Go runtime's signal thread, which starts with the first,
+// a quarter of a millisecond that the command's start overlaps.
+func interruptible() (ctx context.Context, stop func()) {
+	ctx, cancel := context.WithCancel(context.Background())
+	stopped := make(chan struct{})
+	go func() {
+		c := make(chan os.Signal, 1)
+		signal.Notify(c, os.Interrupt, syscall.SIGTERM)
+		defer signal.Stop(c)
+		for {
+			select {
+			case <-c:
+				cancel()
+			case <-stopped:
+				return
+			}
+		}
+	}()
+	return ctx, func() { cancel(); close(stopped) }
+}
+
 // commandGroups lists the functions that add each file's commands to the root.
 // Every command file appends to it from an init function, so the files stay
 // independent of one another.
@@ -112,7 +135,7 @@ func main() {
 	if reexec() {
 		return
 	}
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	ctx, stop := interruptible()
 	defer stop()
 	err := newRootCmd(os.Stdout, os.Stderr).ExecuteContext(ctx)
 	os.Exit(exitCode(os.Stderr, err))
