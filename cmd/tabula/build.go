@@ -19,8 +19,11 @@ import (
 )
 
 func init() {
-	commandGroups = append(commandGroups, func(root *cobra.Command, g *globalOptions) {
-		root.AddCommand(newBuildCmd(g))
+	commandGroups = append(commandGroups, commandGroup{
+		names: []string{"build"},
+		add: func(root *cobra.Command, g *globalOptions) {
+			root.AddCommand(newBuildCmd(g))
+		},
 	})
 }
 

@@ -21,20 +21,23 @@ import (
 )
 
 func init() {
-	commandGroups = append(commandGroups, func(root *cobra.Command, g *globalOptions) {
-		root.AddCommand(newPsCmd(g), newLogsCmd(g), newStopCmd(g), newKillCmd(g), newRmCmd(g),
-			newWaitCmd(g), newInspectContainerCmd(g), newExecCmd(g))
-		ctr := &cobra.Command{
-			Use:   "container",
-			Short: "Manage containers",
-			Args:  cobra.NoArgs,
-			RunE:  func(cmd *cobra.Command, args []string) error { return cmd.Help() },
-		}
-		ls := newPsCmd(g)
-		ls.Use, ls.Aliases = "ls [flags]", []string{"list", "ps"}
-		ctr.AddCommand(ls, newLogsCmd(g), newStopCmd(g), newKillCmd(g), newRmCmd(g), newWaitCmd(g),
-			newInspectContainerCmd(g), newExecCmd(g), newContainerPruneCmd(g))
-		root.AddCommand(ctr)
+	commandGroups = append(commandGroups, commandGroup{
+		names: []string{"ps", "logs", "stop", "kill", "rm", "wait", "inspect", "exec", "container"},
+		add: func(root *cobra.Command, g *globalOptions) {
+			root.AddCommand(newPsCmd(g), newLogsCmd(g), newStopCmd(g), newKillCmd(g), newRmCmd(g),
+				newWaitCmd(g), newInspectContainerCmd(g), newExecCmd(g))
+			ctr := &cobra.Command{
+				Use:   "container",
+				Short: "Manage containers",
+				Args:  cobra.NoArgs,
+				RunE:  func(cmd *cobra.Command, args []string) error { return cmd.Help() },
+			}
+			ls := newPsCmd(g)
+			ls.Use, ls.Aliases = "ls [flags]", []string{"list", "ps"}
+			ctr.AddCommand(ls, newLogsCmd(g), newStopCmd(g), newKillCmd(g), newRmCmd(g), newWaitCmd(g),
+				newInspectContainerCmd(g), newExecCmd(g), newContainerPruneCmd(g))
+			root.AddCommand(ctr)
+		},
 	})
 }
 

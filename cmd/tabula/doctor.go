@@ -17,8 +17,11 @@ import (
 )
 
 func init() {
-	commandGroups = append(commandGroups, func(root *cobra.Command, g *globalOptions) {
-		root.AddCommand(newDoctorCmd(g))
+	commandGroups = append(commandGroups, commandGroup{
+		names: []string{"doctor"},
+		add: func(root *cobra.Command, g *globalOptions) {
+			root.AddCommand(newDoctorCmd(g))
+		},
 	})
 }
 

@@ -28,18 +28,21 @@ import (
 )
 
 func init() {
-	commandGroups = append(commandGroups, func(root *cobra.Command, g *globalOptions) {
-		image := &cobra.Command{
-			Use:   "image",
-			Short: "Manage images",
-			Args:  cobra.NoArgs,
-			RunE:  func(cmd *cobra.Command, args []string) error { return cmd.Help() },
-		}
-		ls := newImagesCmd(g)
-		ls.Use, ls.Aliases = "ls [OPTIONS] [REPOSITORY[:TAG]]", []string{"list"}
-		image.AddCommand(ls, newImageInspectCmd(g), newImageHistoryCmd(g), newImageRmCmd(g, "rm"),
-			newTagCmd(g), newImageFilesCmd(g), newImagePruneCmd(g), newSaveCmd(g), newLoadCmd(g))
-		root.AddCommand(image, newImagesCmd(g), newImageRmCmd(g, "rmi"), newTagCmd(g), newSaveCmd(g), newLoadCmd(g))
+	commandGroups = append(commandGroups, commandGroup{
+		names: []string{"image", "images", "rmi", "tag", "save", "load"},
+		add: func(root *cobra.Command, g *globalOptions) {
+			image := &cobra.Command{
+				Use:   "image",
+				Short: "Manage images",
+				Args:  cobra.NoArgs,
+				RunE:  func(cmd *cobra.Command, args []string) error { return cmd.Help() },
+			}
+			ls := newImagesCmd(g)
+			ls.Use, ls.Aliases = "ls [OPTIONS] [REPOSITORY[:TAG]]", []string{"list"}
+			image.AddCommand(ls, newImageInspectCmd(g), newImageHistoryCmd(g), newImageRmCmd(g, "rm"),
+				newTagCmd(g), newImageFilesCmd(g), newImagePruneCmd(g), newSaveCmd(g), newLoadCmd(g))
+			root.AddCommand(image, newImagesCmd(g), newImageRmCmd(g, "rmi"), newTagCmd(g), newSaveCmd(g), newLoadCmd(g))
+		},
 	})
 }
 

@@ -25,8 +25,11 @@ import (
 )
 
 func init() {
-	commandGroups = append(commandGroups, func(root *cobra.Command, g *globalOptions) {
-		root.AddCommand(newPackCmd(g))
+	commandGroups = append(commandGroups, commandGroup{
+		names: []string{"pack"},
+		add: func(root *cobra.Command, g *globalOptions) {
+			root.AddCommand(newPackCmd(g))
+		},
 	})
 }
 

@@ -16,8 +16,11 @@ import (
 )
 
 func init() {
-	commandGroups = append(commandGroups, func(root *cobra.Command, g *globalOptions) {
-		root.AddCommand(newRunCmd(g), newDebugCmd(g))
+	commandGroups = append(commandGroups, commandGroup{
+		names: []string{"run", "debug"},
+		add: func(root *cobra.Command, g *globalOptions) {
+			root.AddCommand(newRunCmd(g), newDebugCmd(g))
+		},
 	})
 }
 

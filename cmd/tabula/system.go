@@ -13,22 +13,25 @@ import (
 )
 
 func init() {
-	commandGroups = append(commandGroups, func(root *cobra.Command, g *globalOptions) {
-		system := &cobra.Command{
-			Use:   "system",
-			Short: "Check, measure and clean tabula's root",
-			Args:  cobra.NoArgs,
-			RunE:  func(cmd *cobra.Command, args []string) error { return cmd.Help() },
-		}
-		system.AddCommand(newSystemCheckCmd(g), newSystemDfCmd(g), newSystemPruneCmd(g))
-		builder := &cobra.Command{
-			Use:   "builder",
-			Short: "Manage the build cache",
-			Args:  cobra.NoArgs,
-			RunE:  func(cmd *cobra.Command, args []string) error { return cmd.Help() },
-		}
-		builder.AddCommand(newBuilderPruneCmd(g))
-		root.AddCommand(system, builder)
+	commandGroups = append(commandGroups, commandGroup{
+		names: []string{"system", "builder"},
+		add: func(root *cobra.Command, g *globalOptions) {
+			system := &cobra.Command{
+				Use:   "system",
+				Short: "Check, measure and clean tabula's root",
+				Args:  cobra.NoArgs,
+				RunE:  func(cmd *cobra.Command, args []string) error { return cmd.Help() },
+			}
+			system.AddCommand(newSystemCheckCmd(g), newSystemDfCmd(g), newSystemPruneCmd(g))
+			builder := &cobra.Command{
+				Use:   "builder",
+				Short: "Manage the build cache",
+				Args:  cobra.NoArgs,
+				RunE:  func(cmd *cobra.Command, args []string) error { return cmd.Help() },
+			}
+			builder.AddCommand(newBuilderPruneCmd(g))
+			root.AddCommand(system, builder)
+		},
 	})
 }
 
