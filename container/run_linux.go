@@ -875,7 +875,7 @@ func (c *Containers) Exec(ctx context.Context, rec *Record, eo ExecOptions, stdi
 		return 0, startFailure(err)
 	}
 	var spec specs.Spec
-	if err := json.Unmarshal(b, &spec); err != nil {
+	if err := json.Unmarshal(b, &linuxSpec{Spec: &spec}); err != nil {
 		return 0, startFailure(err)
 	}
 	p := *spec.Process
