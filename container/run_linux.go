@@ -299,30 +299,6 @@ func (c *Containers) remove(ctx context.Context, rec *Record, exited bool) error
 	return nil
 }
 
-// removeDir removes a container's directory, its entries in parallel: each
-// unlink or rmdir then waits for ext4 to free its inode and blocks (for a
-// directory, or a file written back, a discard on a disk mounted with
-// discard), and those waits overlap.
-func removeDir(dir string) error {
-	ents, err := os.ReadDir(dir)
-	if err != nil {
-		return os.RemoveAll(dir) // nil when it is gone already
-	}
-	errs := make(chan error, len(ents))
-	for _, e := range ents {
-		go func() { errs <- os.RemoveAll(filepath.Join(dir, e.Name())) }()
-	}
-	for range ents {
-		if e := <-errs; e != nil && err == nil {
-			err = e
-		}
-	}
-	if err != nil {
-		return err
-	}
-	return os.RemoveAll(dir)
-}
-
 // StartDetached hands a created container to a new monitor process (tabula
 // re-executed in its own session) and returns once the container runs, or
 // with the reason it could not start (everything then removed).

@@ -21,7 +21,7 @@ const maxMountData = 4096
 // Snapshots is a small snapshotter in containerd's vocabulary: every image
 // layer unpacked once under <root>/layers/sha256/<hex> and shared read-only
 // by all containers (View), and per container an overlay upper and work dir
-// on top of them (Prepare, Remove).
+// on top of them (Prepare, removeDir).
 type Snapshots struct {
 	Root string // tabula's root directory
 }
@@ -147,7 +147,11 @@ func (s *Snapshots) Prepare(dir string, lowers []string) ([]specs.Mount, error) 
 	lowers = append([]string{base}, lowers...)
 	upper, work := filepath.Join(dir, "upper"), filepath.Join(dir, "work")
 	for _, d := range []string{upper, work} {
-		if err := os.MkdirAll(d, 0o755); err != nil {
+		err := os.Mkdir(d, 0o755) // dir is there already when Create calls
+		if err != nil {
+			err = os.MkdirAll(d, 0o755)
+		}
+		if err != nil {
 			return nil, err
 		}
 	}
@@ -197,16 +201,6 @@ func (s *Snapshots) shortLinks(dirs []string) ([]string, error) {
 		}
 	}
 	return out, nil
-}
-
-// Remove deletes the writable layer Prepare made in dir.
-func (s *Snapshots) Remove(dir string) error {
-	for _, d := range []string{"upper", "work"} {
-		if err := os.RemoveAll(filepath.Join(dir, d)); err != nil {
-			return err
-		}
-	}
-	return nil
 }
 
 // CleanTemp removes the temporary directories that unpacks killed half way
