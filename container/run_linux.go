@@ -89,7 +89,7 @@ func (c *Containers) Run(ctx context.Context, rec *Record, stdio Stdio) (int, er
 		c.removeAll(bg, rec)
 		return 0, startFailure(err)
 	}
-	opts := runtime.CreateOptions{Stdout: stdio.Out, Stderr: stdio.Err, Rootfs: mounts, Spec: rec.spec, NetworkNamespace: rec.netns}
+	opts := runtime.CreateOptions{Stdout: stdio.Out, Stderr: stdio.Err, Rootfs: mounts, Spec: rec.spec, NetworkNamespace: rec.netns, StartHere: true}
 	if rec.Config.OpenStdin {
 		opts.Stdin = stdio.In
 	}
@@ -707,7 +707,7 @@ func Starter(args []string) int {
 		return fail(err)
 	}
 	rt := c.runtime()
-	opts := runtime.CreateOptions{Rootfs: mounts}
+	opts := runtime.CreateOptions{Rootfs: mounts, StartHere: true}
 	if !rec.Config.Tty {
 		opts.Stdout, opts.Stderr = os.Stdout, os.Stderr
 	}

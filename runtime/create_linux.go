@@ -33,6 +33,10 @@ type child struct {
 	// threadGone, when not nil, returns once the thread that spawned the
 	// process has ended (spawned.waitThread).
 	threadGone func()
+	// held is the program its thread keeps for Start (StartHere), held
+	// for the container whose state directory is heldDir.
+	held    *spawned
+	heldDir string
 }
 
 // initExePath is where the init finds tabula's binary: the protected fd
@@ -167,7 +171,10 @@ func (r *Runtime) create(ctx context.Context, id, bundle string, opts CreateOpti
 	// A PID namespace joined holds processes that may trace the fork.
 	pidJoin := slices.IndexFunc(join, func(j nsJoin) bool { return j.typ == specs.PIDNamespace })
 	if !r.noSpawn && pidJoin < 0 && canSpawn(unifiedHost(), prog) {
-		ch, console, err = spawnContainer(plan, prog, opts)
+		// Its thread keeps the program for a Start in this process, unless
+		// a pids limit must be set before, which the thread counts in.
+		keep := opts.StartHere && (spec.Linux.Resources == nil || spec.Linux.Resources.Pids == nil)
+		ch, console, err = spawnContainer(plan, prog, opts, keep)
 		held = true
 	} else {
 		ch, console, err = r.createInit(ctx, dir, id, plan, prog, opts)
@@ -177,7 +184,12 @@ func (r *Runtime) create(ctx context.Context, id, bundle string, opts CreateOpti
 	}
 	defer func() {
 		if retErr != nil {
-			ch.proc.Kill()
+			if ch.held != nil {
+				ch.held.finish(releaseKill)
+				ch.held = nil
+			} else {
+				ch.proc.Kill()
+			}
 			ch.wait()
 		}
 	}()
@@ -218,6 +230,10 @@ func (r *Runtime) create(ctx context.Context, id, bundle string, opts CreateOpti
 	console, err = handConsole(console, opts.ConsoleSocket)
 	if err != nil {
 		return nil, err
+	}
+	if ch.held != nil {
+		ch.heldDir = dir
+		heldPrograms.Store(dir, ch.held)
 	}
 	return &Container{ID: id, Pid: pid, proc: ch, Console: console}, nil
 }

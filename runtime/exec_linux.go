@@ -88,7 +88,7 @@ func (r *Runtime) exec(ctx context.Context, id string, p *specs.Process, opts Ex
 		if err != nil {
 			return nil, fmt.Errorf("exec in container %s: %w", id, err)
 		}
-		s.finish(true)
+		s.finish(releaseRun)
 		started, _ := os.FindProcess(s.pid) // never fails on Linux
 		return r.execStarted(&child{proc: started, threadGone: s.waitThread}, s.console, opts)
 	}

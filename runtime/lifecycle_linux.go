@@ -36,7 +36,9 @@ func (r *Runtime) start(ctx context.Context, id string) error {
 		return fmt.Errorf("container %s has stopped: %w", id, errdefs.ErrFailedPrecondition)
 	}
 	if st.Held {
-		if err := unix.PidfdSendSignal(pidfd, unix.SIGCONT, nil, 0); err != nil {
+		if s, ok := takeHeld(st.dir); ok {
+			s.finish(releaseRun)
+		} else if err := unix.PidfdSendSignal(pidfd, unix.SIGCONT, nil, 0); err != nil {
 			return fmt.Errorf("start container %s: %w", id, err)
 		}
 		if err := os.Remove(filepath.Join(st.dir, heldName)); err != nil {
@@ -126,13 +128,20 @@ func (p *Process) wait() (ExitStatus, error) {
 }
 
 func (ch *child) wait() (ExitStatus, error) {
+	if ch.held != nil {
+		if s, ok := takeHeld(ch.heldDir); ok {
+			// Never started, and now never to be: its thread kills it
+			// and reaps it.
+			s.finish(releaseKill)
+			ch.closeMntns()
+			return ExitStatus{Code: 128 + int(unix.SIGKILL), Signal: unix.SIGKILL}, nil
+		}
+	}
 	ps, err := ch.proc.Wait()
 	if ch.threadGone != nil {
 		ch.threadGone()
 	}
-	if ch.mntns != nil {
-		go ch.mntns.Close()
-	}
+	ch.closeMntns()
 	if ps == nil {
 		return ExitStatus{}, err
 	}
@@ -144,6 +153,14 @@ func (ch *child) wait() (ExitStatus, error) {
 		return ExitStatus{Code: 128 + int(ws.Signal()), Signal: ws.Signal()}, nil
 	}
 	return ExitStatus{Code: ws.ExitStatus()}, nil
+}
+
+// closeMntns lets go of a spawned container's mount namespace, in the
+// background: its teardown unmounts the rootfs and the rest.
+func (ch *child) closeMntns() {
+	if ch.mntns != nil {
+		go ch.mntns.Close()
+	}
 }
 
 // openLive opens a pidfd on the container's process after checking it is
@@ -196,6 +213,9 @@ func (r *Runtime) delete(ctx context.Context, id string, force bool) error {
 	}
 	if st.status == specs.StateRunning && !force {
 		return fmt.Errorf("container %s is running; stop it first or force the removal: %w", id, errdefs.ErrFailedPrecondition)
+	}
+	if s, ok := takeHeld(st.dir); ok {
+		s.finish(releaseKill) // never started: its thread kills it
 	}
 	if pidfd, err := st.openLive(); err == nil {
 		// Killing PID 1 of the container's PID namespace takes every

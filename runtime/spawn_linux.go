@@ -29,9 +29,10 @@ import (
 // instruction. For a new container, only then does the new PID namespace
 // exist, so another thread, still privileged, mounts /proc for it
 // (procfs's pidns option) and applies the masked and read-only paths and
-// sysctls (finishProc). The thread then lets the program go: stopped
-// (SIGSTOP) for Start to continue a created container, at once for an
-// exec.
+// sysctls (finishProc). The thread then lets the program go: at once for
+// an exec; for a created container, stopped (SIGSTOP) for Start to
+// continue, or, when this process is to start it (StartHere), when Start
+// tells it to (held).
 //
 // Between its fork and its execve, the program shares this process's
 // memory (Go forks with CLONE_VM|CLONE_VFORK) and already has the
@@ -163,16 +164,14 @@ type spawnPlan struct {
 	// complete, when not nil, finishes the container around the stopped
 	// program, from another thread (finishProc).
 	complete func(pid int) error
-	// hold keeps the program stopped after its release, for Start;
-	// otherwise it runs at once.
-	hold bool
 }
 
-// spawnContainer spawns a new container's program, held for Start.
-func spawnContainer(plan *createPlan, prog []byte, opts CreateOptions) (*child, *os.File, error) {
+// spawnContainer spawns a new container's program, stopped for Start: by
+// SIGSTOP, or, when keep is set, kept by its thread (child.held).
+func spawnContainer(plan *createPlan, prog []byte, opts CreateOptions, keep bool) (*child, *os.File, error) {
 	p := plan.cfg.Process
 	s, err := spawn(&spawnPlan{
-		process: p, seccomp: prog, console: true, hold: true,
+		process: p, seccomp: prog, console: true,
 		stdio:    [3]*os.File{opts.Stdin, opts.Stdout, opts.Stderr},
 		enter:    func() error { return buildContainer(plan) },
 		complete: func(pid int) error { return finishProc(pid, plan.cfg) },
@@ -182,16 +181,37 @@ func spawnContainer(plan *createPlan, prog []byte, opts CreateOptions) (*child, 
 	}
 	mntns, err := os.Open("/proc/" + strconv.Itoa(s.pid) + "/ns/mnt")
 	if err != nil {
-		s.finish(false)
+		s.finish(releaseKill)
 		if s.console != nil {
 			s.console.Close()
 		}
 		return nil, nil, err
 	}
-	s.finish(true)
-	proc, _ := os.FindProcess(s.pid) // never fails on Linux
-	cg, _ := plan.cgroup()           // entered by the thread: made
-	return &child{proc: proc, cg: cg, mntns: mntns, threadGone: s.waitThread}, s.console, nil
+	ch := &child{mntns: mntns, threadGone: s.waitThread}
+	if keep {
+		ch.held = s
+	} else {
+		s.finish(releaseStopped)
+	}
+	ch.proc, _ = os.FindProcess(s.pid) // never fails on Linux
+	ch.cg, _ = plan.cgroup()           // entered by the thread: made
+	return ch, s.console, nil
+}
+
+// held are the programs of created containers that this process is to
+// start (CreateOptions.StartHere), by state directory: the threads that
+// spawned them keep them stopped where their execve left them, traced,
+// until Start lets them run, or Delete kills them.
+var heldPrograms sync.Map
+
+// takeHeld returns the held program of the container whose state
+// directory is dir, no longer held, if there is one.
+func takeHeld(dir string) (*spawned, bool) {
+	s, ok := heldPrograms.LoadAndDelete(dir)
+	if !ok {
+		return nil, false
+	}
+	return s.(*spawned), true
 }
 
 // createPlan is what the thread does to build a new container (enter).
@@ -212,9 +232,9 @@ type createPlan struct {
 type spawned struct {
 	pid     int
 	console *os.File
-	// release lets the program go (stopped, for Start, when the plan
-	// holds it) when ok, or kills it; the tracing thread then exits.
-	release chan bool
+	// release lets the program go, or kills it (finish); the tracing
+	// thread then exits.
+	release chan releaseMode
 	// done is closed once the thread is through with the program, just
 	// before it exits.
 	done chan struct{}
@@ -255,7 +275,7 @@ func spawn(plan *spawnPlan) (_ *spawned, retErr error) {
 	if err := unix.Prctl(unix.PR_SET_DUMPABLE, 0, 0, 0, 0); err != nil {
 		return nil, fmt.Errorf("make tabula non-dumpable: %w", err)
 	}
-	s := &spawned{pid: -1, release: make(chan bool), done: make(chan struct{})}
+	s := &spawned{pid: -1, release: make(chan releaseMode), done: make(chan struct{})}
 	errc := make(chan error, 1)
 	goThrowaway(func() {
 		s.tid = unix.Gettid()
@@ -263,11 +283,15 @@ func spawn(plan *spawnPlan) (_ *spawned, retErr error) {
 		console, err := forkProgram(plan, uc, files, s)
 		s.console = console
 		errc <- err
-		if err == nil && <-s.release {
-			if !plan.hold {
-				unix.PtraceDetach(s.pid)
-				return
-			}
+		mode := releaseKill
+		if err == nil {
+			mode = <-s.release
+		}
+		switch mode {
+		case releaseRun:
+			unix.PtraceDetach(s.pid)
+			return
+		case releaseStopped:
 			// PTRACE_DETACH delivers its data argument as a signal: the
 			// program stops until Start. It must have stopped before
 			// Start's SIGCONT, which would otherwise come first and be lost.
@@ -292,7 +316,7 @@ func spawn(plan *spawnPlan) (_ *spawned, retErr error) {
 	}
 	defer func() {
 		if retErr != nil {
-			s.finish(false)
+			s.finish(releaseKill)
 			if s.console != nil {
 				s.console.Close()
 			}
@@ -309,12 +333,21 @@ func spawn(plan *spawnPlan) (_ *spawned, retErr error) {
 	return s, nil
 }
 
-// finish lets the program go (stopped, when held) or kills it. Once the
-// program is let go the thread's end is left to child.wait (threadGone);
-// after a kill it is waited for, as the cgroup's removal comes next.
-func (s *spawned) finish(ok bool) {
-	s.release <- ok
-	if ok {
+// releaseMode is what the thread of a spawned program does with it.
+type releaseMode int
+
+const (
+	releaseKill    releaseMode = iota // kill it
+	releaseRun                        // let it run
+	releaseStopped                    // let it go stopped, for Start's SIGCONT
+)
+
+// finish has the thread let the program go, or kill it. Once the program
+// is let go the thread's end is left to child.wait (threadGone); after a
+// kill it is waited for, as the cgroup's removal comes next.
+func (s *spawned) finish(mode releaseMode) {
+	s.release <- mode
+	if mode != releaseKill {
 		<-s.done
 		return
 	}

@@ -114,7 +114,9 @@ func (r *Runtime) loadState(id string) (*state, error) {
 		if s.Held {
 			mark = heldName
 		}
-		if _, err := os.Lstat(filepath.Join(dir, mark)); err == nil && (!s.Held || procState == 'T') {
+		// A held program is stopped, or traced-stopped by the thread
+		// keeping it (StartHere).
+		if _, err := os.Lstat(filepath.Join(dir, mark)); err == nil && (!s.Held || procState == 'T' || procState == 't') {
 			s.status = specs.StateCreated
 		}
 	}
