@@ -237,7 +237,7 @@ func shortID(id string) string {
 // Save writes the record atomically. It never recreates a removed
 // container's directory.
 func (c *Containers) Save(r *Record) error {
-	b, err := json.MarshalIndent(r, "", "  ")
+	b, err := json.Marshal(r)
 	if err != nil {
 		return err
 	}

@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -493,6 +494,19 @@ func (s *Store) resolve(ctx context.Context, ref string) (Entry, bool, error) {
 // Image returns the image that ref names (see Resolve); its blobs are read
 // lazily and verified against their digests as they are read.
 func (s *Store) Image(ctx context.Context, ref string) (v1.Image, error) {
+	// By name, the manifest's descriptor is all it takes, not the entry
+	// Resolve makes (which reads and parses the manifest and the config).
+	if n, err := NormalizeName(ref); err == nil {
+		idx, err := s.readIndex()
+		if err != nil {
+			return nil, err
+		}
+		for _, g := range groups(idx) {
+			if slices.Contains(g.names, n) {
+				return s.imageOf(g.desc)
+			}
+		}
+	}
 	_, img, err := s.ResolveImage(ctx, ref)
 	return img, err
 }
