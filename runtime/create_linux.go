@@ -160,7 +160,7 @@ func (r *Runtime) create(ctx context.Context, id, bundle string, opts CreateOpti
 	}
 	prog, err := compileSeccomp(spec.Linux.Seccomp)
 	if err != nil {
-		return nil, fmt.Errorf("linux.seccomp: %w: %w", err, errdefs.ErrInvalidArgument)
+		return nil, fmt.Errorf("%w: %w", err, errdefs.ErrInvalidArgument)
 	}
 	var (
 		ch      *child

@@ -69,7 +69,7 @@ func (r *Runtime) exec(ctx context.Context, id string, p *specs.Process, opts Ex
 	}
 	prog, err := compileSeccomp(spec.Linux.Seccomp)
 	if err != nil {
-		return nil, fmt.Errorf("exec in container %s: linux.seccomp: %w: %w", id, err, errdefs.ErrInvalidArgument)
+		return nil, fmt.Errorf("exec in container %s: %w: %w", id, err, errdefs.ErrInvalidArgument)
 	}
 	if !r.noSpawn && !mayTrace(spec.Process.Capabilities) && !pidnsTraced(st.dir) && canSpawn(unifiedHost(), prog) {
 		s, err := spawn(&spawnPlan{
