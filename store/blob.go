@@ -16,6 +16,7 @@ import (
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 
 	"github.com/tabula-dev/tabula/errdefs"
+	"github.com/tabula-dev/tabula/internal/sysfile"
 )
 
 // blobPath is where the blob with digest h lives.
@@ -110,7 +111,7 @@ func (s *Store) openBlob(digest v1.Hash, size int64) (io.ReadCloser, error) {
 	if err != nil {
 		return nil, err
 	}
-	f, err := os.Open(p)
+	f, err := sysfile.Open(p)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, fmt.Errorf("blob %s is missing from %s: %w", digest, s.dir, errdefs.ErrNotFound)
 	}

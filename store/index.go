@@ -11,6 +11,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/types"
 
 	"github.com/tabula-dev/tabula/errdefs"
+	"github.com/tabula-dev/tabula/internal/sysfile"
 )
 
 const (
@@ -34,7 +35,7 @@ func (s *Store) lock(name string, exclusive bool) (*flock, error) {
 // readIndex parses index.json. It is replaced atomically, so it needs no lock.
 func (s *Store) readIndex() (*v1.IndexManifest, error) {
 	p := filepath.Join(s.dir, "index.json")
-	b, err := os.ReadFile(p)
+	b, err := sysfile.ReadFile(p)
 	if err != nil {
 		return nil, fmt.Errorf("read the store's index: %w", err)
 	}

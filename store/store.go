@@ -10,8 +10,8 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
-	"sort"
 	"slices"
+	"sort"
 	"strconv"
 	"strings"
 	"time"
@@ -19,6 +19,7 @@ import (
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 
 	"github.com/tabula-dev/tabula/errdefs"
+	"github.com/tabula-dev/tabula/internal/sysfile"
 	"github.com/tabula-dev/tabula/layer"
 )
 
@@ -38,7 +39,7 @@ func Open(dir string) (*Store, error) {
 		}
 	}
 	layoutPath := filepath.Join(dir, "oci-layout")
-	if b, err := os.ReadFile(layoutPath); err == nil {
+	if b, err := sysfile.ReadFile(layoutPath); err == nil {
 		var l struct {
 			Version string `json:"imageLayoutVersion"`
 		}

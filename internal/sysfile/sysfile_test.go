@@ -93,3 +93,25 @@ func BenchmarkOSReadFile(b *testing.B) {
 		}
 	}
 }
+
+func TestOpen(t *testing.T) {
+	p := filepath.Join(t.TempDir(), "f")
+	if err := os.WriteFile(p, []byte("contents"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	f, err := Open(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	b := make([]byte, 64)
+	if n, err := f.Read(b); err != nil || string(b[:n]) != "contents" || f.Name() != p {
+		t.Errorf("read %q, %v from %s", b[:n], err, f.Name())
+	}
+	if _, err := f.Write([]byte("x")); err == nil {
+		t.Error("a file opened for reading took a write")
+	}
+	if _, err := Open(filepath.Join(p, "missing")); !errors.Is(err, fs.ErrNotExist) && !strings.Contains(err.Error(), "not a directory") {
+		t.Errorf("Open below a file: %v", err)
+	}
+}
