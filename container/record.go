@@ -156,11 +156,14 @@ func (c *Containers) reserveName(name, id string) error {
 	if !validName(name) {
 		return fmt.Errorf("invalid container name %q: use letters, digits, '_', '.' and '-', starting with a letter or digit: %w", name, errdefs.ErrInvalidArgument)
 	}
-	if err := os.MkdirAll(c.namesDir(), 0o700); err != nil {
-		return err
-	}
 	p := filepath.Join(c.namesDir(), name)
-	f, err := os.OpenFile(p, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	err := sysfile.Create(p, []byte(id), 0o600)
+	if errors.Is(err, os.ErrNotExist) { // the first name of this root
+		if err := os.MkdirAll(c.namesDir(), 0o700); err != nil {
+			return err
+		}
+		err = sysfile.Create(p, []byte(id), 0o600)
+	}
 	if errors.Is(err, os.ErrExist) {
 		owner, _ := sysfile.ReadFile(p)
 		if _, serr := os.Stat(c.Dir(string(owner))); serr != nil && len(owner) > 0 {
@@ -173,13 +176,6 @@ func (c *Containers) reserveName(name, id string) error {
 		}
 		return fmt.Errorf("the container name %q is already in use by container %s; remove that container (tabula rm %s) or choose another name: %w",
 			name, shortID(string(owner)), name, errdefs.ErrAlreadyExists)
-	}
-	if err != nil {
-		return err
-	}
-	_, err = f.WriteString(id)
-	if cerr := f.Close(); err == nil {
-		err = cerr
 	}
 	return err
 }

@@ -59,6 +59,12 @@ func WriteFile(name string, data []byte, perm fs.FileMode) error {
 	return writeFile(name, data, unix.O_WRONLY|unix.O_CREAT|unix.O_TRUNC, perm)
 }
 
+// Create makes file name with data; an existing file is an error (it
+// wraps fs.ErrExist) and is left as it is.
+func Create(name string, data []byte, perm fs.FileMode) error {
+	return writeFile(name, data, unix.O_WRONLY|unix.O_CREAT|unix.O_EXCL, perm)
+}
+
 // WriteAtomic writes data to file name in dir through a temporary file
 // renamed over it, so that readers see the old contents or the new, never
 // a part.

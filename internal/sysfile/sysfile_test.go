@@ -115,3 +115,16 @@ func TestOpen(t *testing.T) {
 		t.Errorf("Open below a file: %v", err)
 	}
 }
+
+func TestCreate(t *testing.T) {
+	p := filepath.Join(t.TempDir(), "name")
+	if err := Create(p, []byte("first"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := Create(p, []byte("second"), 0o600); !errors.Is(err, fs.ErrExist) {
+		t.Errorf("Create over an existing file: %v; want fs.ErrExist", err)
+	}
+	if b, err := os.ReadFile(p); err != nil || string(b) != "first" {
+		t.Errorf("contents %q, %v; want the first untouched", b, err)
+	}
+}
