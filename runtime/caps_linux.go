@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync"
 	"unsafe"
 
 	"github.com/moby/sys/capability"
@@ -13,10 +14,7 @@ import (
 
 // parseCaps maps "CAP_NET_RAW" (or "net_raw") names to capabilities.
 func parseCaps(names []string) ([]capability.Cap, error) {
-	known := map[string]capability.Cap{}
-	for _, c := range capability.ListKnown() {
-		known["CAP_"+strings.ToUpper(c.String())] = c
-	}
+	known := knownCaps()
 	out := make([]capability.Cap, 0, len(names))
 	for _, n := range names {
 		key := strings.ToUpper(n)
@@ -30,6 +28,26 @@ func parseCaps(names []string) ([]capability.Cap, error) {
 		out = append(out, c)
 	}
 	return out, nil
+}
+
+// knownCaps maps every capability's name (CAP_CHOWN) to it.
+var knownCaps = sync.OnceValue(func() map[string]capability.Cap {
+	known := map[string]capability.Cap{}
+	for _, c := range capability.ListKnown() {
+		known["CAP_"+strings.ToUpper(c.String())] = c
+	}
+	return known
+})
+
+// permittedCaps returns the capabilities this process may use: only
+// those can be granted.
+func permittedCaps() (uint64, error) {
+	hdr := unix.CapUserHeader{Version: unix.LINUX_CAPABILITY_VERSION_3}
+	var data [2]unix.CapUserData
+	if err := unix.Capget(&hdr, &data[0]); err != nil {
+		return 0, err
+	}
+	return uint64(data[1].Permitted)<<32 | uint64(data[0].Permitted), nil
 }
 
 // userAndCaps is what the process's user and capabilities become, worked
@@ -56,10 +74,7 @@ func planUserAndCaps(p *specs.Process) (*userAndCaps, error) {
 	}
 	// Capabilities tabula itself lacks cannot be granted: a privileged
 	// container gets all that tabula has, as Docker's do.
-	held, err := capability.NewPid2(0)
-	if err == nil {
-		err = held.Load()
-	}
+	held, err := permittedCaps()
 	if err != nil {
 		return nil, fmt.Errorf("capabilities: %w", err)
 	}
@@ -79,7 +94,7 @@ func planUserAndCaps(p *specs.Process) (*userAndCaps, error) {
 			return nil, fmt.Errorf("process.capabilities: %w", err)
 		}
 		for _, c := range cs {
-			if set.which == capability.BOUNDING || held.Get(capability.PERMITTED, c) {
+			if set.which == capability.BOUNDING || held&(1<<uint(c)) != 0 {
 				caps.Set(set.which, c)
 			}
 		}
