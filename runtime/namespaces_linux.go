@@ -111,15 +111,25 @@ func setnsAll(join []nsJoin, files []*os.File) error {
 // NewNetworkNamespace starts making a network namespace on a thread of its
 // own: the kernel takes most of a millisecond for one, which a caller can
 // overlap with its own work before Create (CreateOptions.NetworkNamespace).
+// The thread then goes back to the host's network namespace and to the Go
+// scheduler: had it ended, whoever waits for the namespace would wait for
+// the scheduler to make up for the lost thread too.
 func NewNetworkNamespace() *NetworkNamespace {
 	n := &NetworkNamespace{done: make(chan struct{})}
-	goThrowaway(func() {
+	goThread(func() (clean bool) {
 		defer close(n.done)
-		if n.err = unix.Unshare(unix.CLONE_NEWNET); n.err != nil {
-			n.err = fmt.Errorf("create network namespace: %w", n.err)
-			return
+		host, err := unix.Open("/proc/thread-self/ns/net", unix.O_RDONLY|unix.O_CLOEXEC, 0)
+		if err != nil {
+			n.err = fmt.Errorf("create network namespace: %w", err)
+			return true
+		}
+		defer unix.Close(host)
+		if err := unix.Unshare(unix.CLONE_NEWNET); err != nil {
+			n.err = fmt.Errorf("create network namespace: %w", err)
+			return true
 		}
 		n.f, n.err = os.Open("/proc/thread-self/ns/net")
+		return unix.Setns(host, unix.CLONE_NEWNET) == nil
 	})
 	return n
 }
@@ -153,17 +163,26 @@ func onThrowawayThread(f func() error) error {
 // thread, which cannot end and whose namespaces are what /proc/self shows
 // every thread.
 func goThrowaway(f func()) {
+	goThread(func() bool { f(); return false })
+}
+
+// goThread starts f in a goroutine locked to an OS thread that is not the
+// main thread. When f reports the thread clean (as it found it), the thread
+// goes back to the Go scheduler; otherwise it ends with the goroutine.
+func goThread(f func() (clean bool)) {
 	go func() {
 		goruntime.LockOSThread()
 		if unix.Gettid() != unix.Getpid() {
-			f()
-			return // the thread ends here
+			if f() {
+				goruntime.UnlockOSThread()
+			}
+			return // a thread still locked ends here
 		}
 		// Holding the main thread, start f again: it gets another one.
 		done := make(chan struct{})
-		goThrowaway(func() {
+		goThread(func() bool {
 			defer close(done)
-			f()
+			return f()
 		})
 		<-done
 		goruntime.UnlockOSThread()
