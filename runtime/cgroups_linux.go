@@ -14,13 +14,12 @@ import (
 	"strings"
 	"sync"
 
-	"github.com/containerd/cgroups/v3"
-	"github.com/containerd/cgroups/v3/cgroup2"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
 
 	"github.com/tabula-dev/tabula/errdefs"
 	"github.com/tabula-dev/tabula/internal/cgroupv1"
+	"github.com/tabula-dev/tabula/internal/cgroupv2"
 	"github.com/tabula-dev/tabula/internal/sysfile"
 )
 
@@ -44,14 +43,14 @@ func cgroupPath(spec *specs.Spec, id string) string {
 type containerCgroup struct {
 	path string
 	v1   []cgroupv1.Hierarchy // the host's, on a v1 host
-	v2   *cgroup2.Manager
+	v2   bool
 	dir  *os.File // v2: the cgroup directory, for CLONE_INTO_CGROUP
 }
 
 // unifiedHost reports whether the host runs cgroup v2 alone; hybrid hosts
 // (v1 controllers plus an empty unified hierarchy) are driven through v1,
 // where the controllers live.
-func unifiedHost() bool { return cgroups.Mode() == cgroups.Unified }
+var unifiedHost = sync.OnceValue(cgroupv2.Unified)
 
 // newCgroup creates the cgroup at path with the spec's resource limits, so
 // that they hold from the container process's first instruction.
@@ -66,8 +65,8 @@ func newCgroup(path string, res *specs.LinuxResources) (*containerCgroup, error)
 	r := *res
 	r.Pids = nil // see setPidsLimit
 	if res.Pids != nil && res.Pids.Limit != nil {
-		// A zero limit writes nothing but, on v2, enables the pids
-		// controller for the cgroup, so that pids.max exists.
+		// No limit yet, but the pids controller is made sure of (on v2,
+		// enabled for the cgroup), so that pids.max exists.
 		var zero int64
 		r.Pids = &specs.LinuxPids{Limit: &zero}
 	}
@@ -76,16 +75,13 @@ func newCgroup(path string, res *specs.LinuxResources) (*containerCgroup, error)
 	r.Devices = append(append([]specs.LinuxDeviceCgroup(nil), res.Devices...), DefaultDeviceRules()[1:]...)
 	res = &r
 	if unifiedHost() {
-		r2 := cgroup2.ToResources(res)
-		r2.Devices = res.Devices // an eBPF filter on v2; ToResources leaves it out
-		m, err := cgroup2.NewManager(cgroupRoot, path, r2)
-		if err != nil {
+		if err := cgroupv2.Create(cgroupRoot, path, res); err != nil {
 			return nil, fmt.Errorf("create cgroup %s: %w", path, err)
 		}
-		c.v2 = m
-		d, err := os.Open(filepath.Join(cgroupRoot, path))
+		c.v2 = true
+		d, err := os.Open(cgroupv2.Dir(cgroupRoot, path))
 		if err != nil {
-			m.Delete()
+			cgroupv2.Remove(cgroupRoot, path)
 			return nil, fmt.Errorf("create cgroup %s: %w", path, err)
 		}
 		c.dir = d
@@ -131,11 +127,10 @@ var hostHierarchies = sync.OnceValues(cgroupv1.Hierarchies)
 func loadCgroup(path string) (*containerCgroup, error) {
 	c := &containerCgroup{path: path}
 	if unifiedHost() {
-		m, err := cgroup2.Load(path)
-		if err != nil {
+		if _, err := os.Lstat(cgroupv2.Dir(cgroupRoot, path)); err != nil {
 			return nil, err
 		}
-		c.v2 = m
+		c.v2 = true
 		return c, nil
 	}
 	hs, err := hostHierarchies()
@@ -237,7 +232,7 @@ func (c *containerCgroup) file(controller, name string) string {
 // cgroup.
 func (c *containerCgroup) oomKills() int {
 	file := c.file("memory", "memory.oom_control")
-	if c.v2 != nil {
+	if c.v2 {
 		file = c.file("memory", "memory.events")
 	}
 	b, err := sysfile.ReadFile(file)

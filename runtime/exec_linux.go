@@ -96,7 +96,7 @@ func (r *Runtime) exec(ctx context.Context, id string, p *specs.Process, opts Ex
 	if err != nil {
 		return nil, err
 	}
-	if cg != nil && cg.v2 != nil {
+	if cg != nil && cg.v2 {
 		d, err := cg.openDir()
 		if err != nil {
 			return nil, err
