@@ -20,6 +20,21 @@ import (
 // reads until the init's end closes on execve; an error report arrives
 // there instead when the program cannot start.
 func (r *Runtime) start(ctx context.Context, id string) error {
+	dir, err := r.containerDir(id)
+	if err != nil {
+		return err
+	}
+	// A program this process keeps (StartHere) is created, not started,
+	// by definition: its thread lets it run.
+	if s, ok := takeHeld(dir); ok {
+		if err := s.finish(releaseRun); err != nil {
+			return fmt.Errorf("container %s has stopped: %w: %w", id, err, errdefs.ErrFailedPrecondition)
+		}
+		if err := os.Remove(filepath.Join(dir, heldName)); err != nil {
+			return fmt.Errorf("start container %s: %w", id, err)
+		}
+		return nil
+	}
 	st, err := r.loadState(id)
 	if err != nil {
 		return err
@@ -36,9 +51,7 @@ func (r *Runtime) start(ctx context.Context, id string) error {
 		return fmt.Errorf("container %s has stopped: %w", id, errdefs.ErrFailedPrecondition)
 	}
 	if st.Held {
-		if s, ok := takeHeld(st.dir); ok {
-			s.finish(releaseRun)
-		} else if err := unix.PidfdSendSignal(pidfd, unix.SIGCONT, nil, 0); err != nil {
+		if err := unix.PidfdSendSignal(pidfd, unix.SIGCONT, nil, 0); err != nil {
 			return fmt.Errorf("start container %s: %w", id, err)
 		}
 		if err := os.Remove(filepath.Join(st.dir, heldName)); err != nil {

@@ -13,6 +13,7 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+	"time"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
@@ -555,6 +556,24 @@ func TestStartHere(t *testing.T) {
 		t.Errorf("output %q; want the program's", b)
 	}
 	assertGone(t, r, "here", bundle)
+
+	// Killed while kept: Start says so.
+	c, err = r.Create(ctx, "killed", bundle, CreateOptions{StartHere: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	unix.Kill(c.Pid, unix.SIGKILL)
+	for i := 0; i < 100; i++ {
+		if _, state, err := processStat(c.Pid); err != nil || state == 'Z' {
+			break
+		}
+		time.Sleep(time.Millisecond)
+	}
+	if err := r.Start(ctx, "killed"); spawns && !errors.Is(err, errdefs.ErrFailedPrecondition) {
+		t.Errorf("start of a program killed while kept: %v; want a failed precondition", err)
+	}
+	c.Wait()
+	assertGone(t, r, "killed", bundle)
 
 	// Deleted, or waited for, without a start.
 	for _, end := range []string{"delete", "wait"} {

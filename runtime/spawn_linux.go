@@ -239,6 +239,9 @@ type spawned struct {
 	// before it exits.
 	done chan struct{}
 	tid  int // the thread's
+	// detachErr is how letting the program run went (releaseRun): ESRCH
+	// when it had died.
+	detachErr error
 }
 
 // waitThread returns once the thread has ended: it sat in the container's
@@ -289,7 +292,7 @@ func spawn(plan *spawnPlan) (_ *spawned, retErr error) {
 		}
 		switch mode {
 		case releaseRun:
-			unix.PtraceDetach(s.pid)
+			s.detachErr = unix.PtraceDetach(s.pid)
 			return
 		case releaseStopped:
 			// PTRACE_DETACH delivers its data argument as a signal: the
@@ -342,16 +345,18 @@ const (
 	releaseStopped                    // let it go stopped, for Start's SIGCONT
 )
 
-// finish has the thread let the program go, or kill it. Once the program
-// is let go the thread's end is left to child.wait (threadGone); after a
-// kill it is waited for, as the cgroup's removal comes next.
-func (s *spawned) finish(mode releaseMode) {
+// finish has the thread let the program go, or kill it, and returns the
+// error letting it run met. Once the program is let go the thread's end is
+// left to child.wait (threadGone); after a kill it is waited for, as the
+// cgroup's removal comes next.
+func (s *spawned) finish(mode releaseMode) error {
 	s.release <- mode
 	if mode != releaseKill {
 		<-s.done
-		return
+		return s.detachErr
 	}
 	s.waitThread()
+	return nil
 }
 
 // waitThreadExit returns once thread tid of this process has ended.
