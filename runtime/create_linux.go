@@ -245,8 +245,11 @@ func startCgroup(path string, res *specs.LinuxResources) func() (*containerCgrou
 	var cg *containerCgroup
 	var err error
 	go func() {
-		defer close(made)
 		cg, err = newCgroup(path, res)
+		close(made)
+		if err == nil && cg.v1 != nil {
+			hostCgroupMounts() // for the mount of /sys/fs/cgroup, soon
+		}
 	}()
 	return func() (*containerCgroup, error) {
 		<-made

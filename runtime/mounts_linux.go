@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 
 	securejoin "github.com/cyphar/filepath-securejoin"
 	"github.com/moby/sys/mountinfo"
@@ -275,16 +276,22 @@ func createTarget(dest string, dir bool) error {
 // mountCgroupfs shows the container its own cgroup (the root of its cgroup
 // namespace): cgroup2 on a unified host; on v1 and hybrid hosts a tmpfs
 // holding each of the host's hierarchies, as Docker does.
+// hostCgroupMounts are the host's v1 hierarchies under /sys/fs/cgroup, named
+// ones (systemd's) included, found once per process; a hybrid host's
+// unified hierarchy holds no controllers (only systemd's bookkeeping) and
+// mounting it inside a cgroup namespace costs the kernel tens of
+// milliseconds: left out.
+var hostCgroupMounts = sync.OnceValues(func() ([]*mountinfo.Info, error) {
+	return mountinfo.GetMounts(func(i *mountinfo.Info) (skip, stop bool) {
+		return i.FSType != "cgroup" || filepath.Dir(i.Mountpoint) != cgroupRoot, false
+	})
+})
+
 func mountCgroupfs(dest string, flags uintptr) error {
 	if unifiedHost() {
 		return mount("cgroup2", dest, "cgroup2", flags, "")
 	}
-	// The v1 hierarchies; a hybrid host's unified hierarchy holds no
-	// controllers (only systemd's bookkeeping) and mounting it inside a
-	// cgroup namespace costs the kernel tens of milliseconds: left out.
-	hier, err := mountinfo.GetMounts(func(i *mountinfo.Info) (skip, stop bool) {
-		return i.FSType != "cgroup" || filepath.Dir(i.Mountpoint) != cgroupRoot, false
-	})
+	hier, err := hostCgroupMounts()
 	if err != nil {
 		return err
 	}
