@@ -2,18 +2,16 @@ package cgroupv1
 
 import (
 	"bytes"
-	"errors"
 	"fmt"
-	"io"
 	"io/fs"
 	"os"
 	"strconv"
-	"strings"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
 
 	"github.com/tabula-dev/tabula/errdefs"
+	"github.com/tabula-dev/tabula/internal/cgroupfs"
 )
 
 // Create makes the cgroup path (absolute and clean, like /tabula/<id>) in
@@ -38,7 +36,7 @@ import (
 // most of them: each is either a value the kernel refuses or clamps, or
 // a new cgroup's default. A swappiness of -1 (as a uint64) is unset too.
 func Create(hs []Hierarchy, path string, res *specs.LinuxResources) error {
-	if err := checkPath(path); err != nil {
+	if err := cgroupfs.CheckPath(path); err != nil {
 		return err
 	}
 	if len(hs) == 0 {
@@ -73,16 +71,6 @@ type creation struct {
 	buf     [96]byte // one value or rule being formatted
 }
 
-// checkPath accepts an absolute, clean cgroup path below the root.
-func checkPath(path string) error {
-	if len(path) < 2 || path[0] != '/' || path[len(path)-1] == '/' ||
-		strings.Contains(path, "//") || strings.Contains(path, "/./") || strings.Contains(path, "/../") ||
-		strings.HasSuffix(path, "/.") || strings.HasSuffix(path, "/..") {
-		return fmt.Errorf("cgroup path %q: must be absolute and clean, below the root (like /tabula/<id>): %w", path, errdefs.ErrInvalidArgument)
-	}
-	return nil
-}
-
 // mkdirs makes the cgroup's directory in every hierarchy.
 func (c *creation) mkdirs(res *specs.LinuxResources) error {
 	for i, h := range c.hs {
@@ -90,14 +78,14 @@ func (c *creation) mkdirs(res *specs.LinuxResources) error {
 		c.dirs[i] = dir
 		cpuset := h.has("cpuset")
 		parentMade := false
-		err := mkdir(dir)
+		err := cgroupfs.Mkdir(dir)
 		if err == unix.ENOENT {
 			n := len(c.made)
-			if err = c.mkdirParents(parentDir(dir), h.Mount, cpuset); err != nil {
+			if err = c.mkdirParents(cgroupfs.ParentDir(dir), h.Mount, cpuset); err != nil {
 				return err
 			}
 			parentMade = len(c.made) > n
-			err = mkdir(dir)
+			err = cgroupfs.Mkdir(dir)
 		}
 		if err == unix.EEXIST {
 			return fmt.Errorf("cgroup %s: %w: %w", c.path, errdefs.ErrAlreadyExists,
@@ -128,12 +116,12 @@ func (c *creation) mkdirParents(dir, mount string, cpuset bool) error {
 		return fmt.Errorf("create cgroup %s: the hierarchy's mount point is gone: %w", c.path,
 			&fs.PathError{Op: "mkdir", Path: dir, Err: unix.ENOENT})
 	}
-	err := mkdir(dir)
+	err := cgroupfs.Mkdir(dir)
 	if err == unix.ENOENT {
-		if err = c.mkdirParents(parentDir(dir), mount, cpuset); err != nil {
+		if err = c.mkdirParents(cgroupfs.ParentDir(dir), mount, cpuset); err != nil {
 			return err
 		}
-		err = mkdir(dir)
+		err = cgroupfs.Mkdir(dir)
 	}
 	if err == unix.EEXIST {
 		return nil
@@ -164,7 +152,7 @@ func (c *creation) setupCpusetParent(dir, mount string) error {
 // exclusive): with no cpus or mems no task could join it.
 func (c *creation) fillCpuset(dir, mount string) error {
 	var b [64]byte
-	n, err := readFile(dir+"/cpuset.cpus", b[:])
+	n, err := cgroupfs.Read(dir+"/cpuset.cpus", b[:])
 	if err != nil {
 		return fmt.Errorf("cpuset of the new cgroup: %w", err)
 	}
@@ -183,7 +171,7 @@ func (c *creation) copyCpuset(dir, mount string) error {
 		if len(from) <= len(mount) {
 			return fmt.Errorf("%s: no cgroup above %s has any cpuset.cpus to inherit", field, dir)
 		}
-		from = parentDir(from)
+		from = cgroupfs.ParentDir(from)
 		cpus, err := os.ReadFile(from + "/cpuset.cpus")
 		if err != nil {
 			return fmt.Errorf("%s: %w", field, err)
@@ -239,17 +227,17 @@ func (c *creation) setOptional(controller, name, field string, val []byte) (ok b
 		return false, err
 	}
 	file := dir + "/" + name
-	fd, err := open(file)
+	fd, err := cgroupfs.Open(file)
 	if err == unix.ENOENT {
 		return false, nil
 	}
 	if err != nil {
-		return false, fileError(field, file, err)
+		return false, cgroupfs.FileError(field, file, err)
 	}
-	err = write(fd, val)
+	err = cgroupfs.Write(fd, val)
 	unix.Close(fd)
 	if err != nil {
-		return false, fileError(field, file, err)
+		return false, cgroupfs.FileError(field, file, err)
 	}
 	return true, nil
 }
@@ -292,16 +280,16 @@ func (c *creation) rules(controller string, names []string, n int, field func(i 
 			}
 			for _, name := range names {
 				file = dir + "/" + name
-				if fd, err = open(file); err != unix.ENOENT {
+				if fd, err = cgroupfs.Open(file); err != unix.ENOENT {
 					break
 				}
 			}
 			if err != nil {
-				return fileError(field(i), file, err)
+				return cgroupfs.FileError(field(i), file, err)
 			}
 		}
-		if err := write(fd, b); err != nil {
-			return fileError(fmt.Sprintf("%s (%q)", field(i), b), file, err)
+		if err := cgroupfs.Write(fd, b); err != nil {
+			return cgroupfs.FileError(fmt.Sprintf("%s (%q)", field(i), b), file, err)
 		}
 	}
 	return nil
@@ -315,84 +303,14 @@ func indexed(base, suffix string) func(i int) string {
 // set writes val to the file name in dir: one open, one write.
 func set(dir, name, field string, val []byte) error {
 	file := dir + "/" + name
-	fd, err := open(file)
+	fd, err := cgroupfs.Open(file)
 	if err != nil {
-		return fileError(field, file, err)
+		return cgroupfs.FileError(field, file, err)
 	}
-	err = write(fd, val)
+	err = cgroupfs.Write(fd, val)
 	unix.Close(fd)
 	if err != nil {
-		return fileError(field, file, err)
+		return cgroupfs.FileError(field, file, err)
 	}
 	return nil
-}
-
-// fileError names the spec field and the file of a failed open or write.
-func fileError(field, file string, err error) error {
-	if errors.Is(err, unix.ENOENT) {
-		return fmt.Errorf("%s: %s: %w (this kernel or host does not support it)", field, file, err)
-	}
-	return fmt.Errorf("%s: %s: %w", field, file, err)
-}
-
-// mkdir makes one cgroup directory.
-func mkdir(dir string) error {
-	for {
-		err := unix.Mkdir(dir, 0o755)
-		if err != unix.EINTR {
-			return err
-		}
-	}
-}
-
-// open opens a cgroup file for writing.
-func open(file string) (int, error) {
-	for {
-		fd, err := unix.Open(file, unix.O_WRONLY|unix.O_CLOEXEC, 0)
-		if err != unix.EINTR {
-			return fd, err
-		}
-	}
-}
-
-// write writes b with one write(2); the kernel takes a cgroup file's value
-// whole or refuses it.
-func write(fd int, b []byte) error {
-	for {
-		n, err := unix.Write(fd, b)
-		if err == unix.EINTR {
-			continue
-		}
-		if err != nil {
-			return err
-		}
-		if n < len(b) {
-			return io.ErrShortWrite
-		}
-		return nil
-	}
-}
-
-// readFile reads the start of a cgroup file into b.
-func readFile(file string, b []byte) (int, error) {
-	fd, err := unix.Open(file, unix.O_RDONLY|unix.O_CLOEXEC, 0)
-	if err != nil {
-		return 0, &fs.PathError{Op: "open", Path: file, Err: err}
-	}
-	defer unix.Close(fd)
-	for {
-		n, err := unix.Read(fd, b)
-		if err == unix.EINTR {
-			continue
-		}
-		if err != nil {
-			return 0, &fs.PathError{Op: "read", Path: file, Err: err}
-		}
-		return n, nil
-	}
-}
-
-// parentDir is the directory above dir, which has no trailing slash.
-func parentDir(dir string) string {
-	return dir[:strings.LastIndexByte(dir, '/')]
 }

@@ -10,6 +10,7 @@ import (
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 
 	"github.com/tabula-dev/tabula/errdefs"
+	"github.com/tabula-dev/tabula/internal/cgroupfs"
 )
 
 // procCgroups is a /proc/cgroups with controllers mounted and not.
@@ -160,13 +161,13 @@ func FuzzParseCgroup(f *testing.F) {
 // TestCheckPath accepts only absolute, clean cgroup paths.
 func TestCheckPath(t *testing.T) {
 	for _, p := range []string{"/tabula/x", "/a", "/tabula/a.b/..c"} {
-		if err := checkPath(p); err != nil {
-			t.Errorf("checkPath(%q): %v", p, err)
+		if err := cgroupfs.CheckPath(p); err != nil {
+			t.Errorf("cgroupfs.CheckPath(%q): %v", p, err)
 		}
 	}
 	for _, p := range []string{"", "/", "tabula/x", "/tabula/", "/tabula//x", "/tabula/../x", "/tabula/./x", "/tabula/..", "/."} {
-		if err := checkPath(p); !errors.Is(err, errdefs.ErrInvalidArgument) {
-			t.Errorf("checkPath(%q) = %v, want ErrInvalidArgument", p, err)
+		if err := cgroupfs.CheckPath(p); !errors.Is(err, errdefs.ErrInvalidArgument) {
+			t.Errorf("cgroupfs.CheckPath(%q) = %v, want ErrInvalidArgument", p, err)
 		}
 	}
 }

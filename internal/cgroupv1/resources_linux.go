@@ -11,6 +11,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/tabula-dev/tabula/errdefs"
+	"github.com/tabula-dev/tabula/internal/cgroupfs"
 )
 
 // limits writes every limit of r into the new cgroup.
@@ -95,8 +96,8 @@ func (c *creation) devices(rules []specs.LinuxDeviceCgroup) error {
 			k, name = 1, "devices.allow"
 		}
 		if fds[k] < 0 {
-			if fds[k], err = open(dir + "/" + name); err != nil {
-				return fileError(fmt.Sprintf("%s[%d]", field, i), dir+"/"+name, err)
+			if fds[k], err = cgroupfs.Open(dir + "/" + name); err != nil {
+				return cgroupfs.FileError(fmt.Sprintf("%s[%d]", field, i), dir+"/"+name, err)
 			}
 		}
 		var b []byte
@@ -105,15 +106,15 @@ func (c *creation) devices(rules []specs.LinuxDeviceCgroup) error {
 			b = append(c.buf[:0], 'a')
 		case typ == "a":
 			b = appendDevice(c.buf[:0], 'c', d.Major, d.Minor, access)
-			if err := write(fds[k], b); err != nil {
-				return fileError(fmt.Sprintf("%s[%d] (%q)", field, i, b), dir+"/"+name, err)
+			if err := cgroupfs.Write(fds[k], b); err != nil {
+				return cgroupfs.FileError(fmt.Sprintf("%s[%d] (%q)", field, i, b), dir+"/"+name, err)
 			}
 			b = appendDevice(c.buf[:0], 'b', d.Major, d.Minor, access)
 		default:
 			b = appendDevice(c.buf[:0], typ[0], d.Major, d.Minor, access)
 		}
-		if err := write(fds[k], b); err != nil {
-			return fileError(fmt.Sprintf("%s[%d] (%q)", field, i, b), dir+"/"+name, err)
+		if err := cgroupfs.Write(fds[k], b); err != nil {
+			return cgroupfs.FileError(fmt.Sprintf("%s[%d] (%q)", field, i, b), dir+"/"+name, err)
 		}
 	}
 	return nil

@@ -2,9 +2,7 @@ package cgroupv2
 
 import (
 	"bytes"
-	"errors"
 	"fmt"
-	"io"
 	"io/fs"
 	"path/filepath"
 	"strconv"
@@ -14,6 +12,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/tabula-dev/tabula/errdefs"
+	"github.com/tabula-dev/tabula/internal/cgroupfs"
 )
 
 // Mount is where a cgroup v2 host mounts its unified hierarchy, the root
@@ -75,7 +74,7 @@ func Dir(root, path string) string {
 // spec field and the file, such as
 // "linux.resources.memory.limit: /sys/fs/cgroup/tabula/x/memory.max: invalid argument".
 func Create(root, path string, res *specs.LinuxResources) error {
-	if err := checkPath(path); err != nil {
+	if err := cgroupfs.CheckPath(path); err != nil {
 		return err
 	}
 	if len(root) < 2 || root[0] != '/' || filepath.Clean(root) != root {
@@ -132,24 +131,14 @@ type creation struct {
 	madeBuf [4]string
 }
 
-// checkPath accepts an absolute, clean cgroup path below the root.
-func checkPath(path string) error {
-	if len(path) < 2 || path[0] != '/' || path[len(path)-1] == '/' ||
-		strings.Contains(path, "//") || strings.Contains(path, "/./") || strings.Contains(path, "/../") ||
-		strings.HasSuffix(path, "/.") || strings.HasSuffix(path, "/..") {
-		return fmt.Errorf("cgroup path %q: must be absolute and clean, below the root (like /tabula/<id>): %w", path, errdefs.ErrInvalidArgument)
-	}
-	return nil
-}
-
 // mkdir makes the cgroup's directory and its missing parents.
 func (c *creation) mkdir() error {
-	err := mkdir(c.dir)
+	err := cgroupfs.Mkdir(c.dir)
 	if err == unix.ENOENT {
-		if err = c.mkdirParents(parentDir(c.dir)); err != nil {
+		if err = c.mkdirParents(cgroupfs.ParentDir(c.dir)); err != nil {
 			return err
 		}
-		err = mkdir(c.dir)
+		err = cgroupfs.Mkdir(c.dir)
 	}
 	if err == unix.EEXIST {
 		return fmt.Errorf("cgroup %s: %w: %w", c.path, errdefs.ErrAlreadyExists,
@@ -170,12 +159,12 @@ func (c *creation) mkdirParents(dir string) error {
 		return fmt.Errorf("create cgroup %s: no cgroup v2 hierarchy is mounted at %s: %w", c.path, c.root,
 			&fs.PathError{Op: "mkdir", Path: c.dir, Err: unix.ENOENT})
 	}
-	err := mkdir(dir)
+	err := cgroupfs.Mkdir(dir)
 	if err == unix.ENOENT {
-		if err = c.mkdirParents(parentDir(dir)); err != nil {
+		if err = c.mkdirParents(cgroupfs.ParentDir(dir)); err != nil {
 			return err
 		}
-		err = mkdir(dir)
+		err = cgroupfs.Mkdir(dir)
 	}
 	if err == unix.EEXIST {
 		return nil
@@ -256,20 +245,20 @@ func (c *creation) enableIn(dir string, needs []need, line []byte) error {
 		}
 		return b.String()
 	}
-	fd, err := open(file)
+	fd, err := cgroupfs.Open(file)
 	if err != nil {
-		return fileError(fields(), file, err)
+		return cgroupfs.FileError(fields(), file, err)
 	}
-	err = write(fd, line)
+	err = cgroupfs.Write(fd, line)
 	unix.Close(fd)
 	if err == nil {
 		return nil
 	}
 	var b [256]byte
 	offered := dir + "/cgroup.controllers"
-	n, rerr := readFile(offered, b[:])
+	n, rerr := cgroupfs.Read(offered, b[:])
 	if rerr != nil {
-		return fileError(fmt.Sprintf("%s (%q)", fields(), line), file, err)
+		return cgroupfs.FileError(fmt.Sprintf("%s (%q)", fields(), line), file, err)
 	}
 	have := strings.Fields(string(b[:n]))
 	for _, nd := range needs {
@@ -286,7 +275,7 @@ func (c *creation) enableIn(dir string, needs []need, line []byte) error {
 				nd.field, nd.controller, where, offered, strings.Join(have, " "), errdefs.ErrFailedPrecondition)
 		}
 	}
-	return fileError(fmt.Sprintf("%s (%q)", fields(), line), file, err)
+	return cgroupfs.FileError(fmt.Sprintf("%s (%q)", fields(), line), file, err)
 }
 
 // write writes every setting into the new cgroup, each file opened once
@@ -307,25 +296,25 @@ func (c *creation) write(ss []setting) error {
 			}
 			var err error
 			name, alt = s.name, false
-			fd, err = open(c.dir + "/" + s.name)
+			fd, err = cgroupfs.Open(c.dir + "/" + s.name)
 			if err == unix.ENOENT && s.alt != "" {
 				alt = true
-				fd, err = open(c.dir + "/" + s.alt)
+				fd, err = cgroupfs.Open(c.dir + "/" + s.alt)
 			}
 			if err == unix.ENOENT && s.optional {
 				fd = -1
 				continue
 			}
 			if err != nil {
-				return fileError(s.field, c.file(s, alt), err)
+				return cgroupfs.FileError(s.field, c.file(s, alt), err)
 			}
 		}
 		v := s.value
 		if alt {
 			v = s.altValue
 		}
-		if err := write(fd, []byte(v)); err != nil {
-			return fileError(fmt.Sprintf("%s (%q)", s.field, v), c.file(s, alt), err)
+		if err := cgroupfs.Write(fd, []byte(v)); err != nil {
+			return cgroupfs.FileError(fmt.Sprintf("%s (%q)", s.field, v), c.file(s, alt), err)
 		}
 	}
 	return nil
@@ -358,7 +347,7 @@ func (c *creation) attach(prog int) error {
 // fine. Their processes must be gone: the kernel refuses (EBUSY) to remove
 // a cgroup with any. The device program attached to a cgroup goes with it.
 func Remove(root, path string) error {
-	if err := checkPath(path); err != nil {
+	if err := cgroupfs.CheckPath(path); err != nil {
 		return err
 	}
 	dir := Dir(root, path)
@@ -394,7 +383,7 @@ func Remove(root, path string) error {
 func OOMKills(root, path string) (uint64, error) {
 	file := Dir(root, path) + "/memory.events"
 	var b [512]byte
-	n, err := readFile(file, b[:])
+	n, err := cgroupfs.Read(file, b[:])
 	if err != nil {
 		return 0, err
 	}
@@ -408,74 +397,4 @@ func OOMKills(root, path string) (uint64, error) {
 		}
 	}
 	return 0, fmt.Errorf("%s: no oom_kill line", file)
-}
-
-// fileError names the spec field and the file of a failed open or write.
-func fileError(field, file string, err error) error {
-	if errors.Is(err, unix.ENOENT) {
-		return fmt.Errorf("%s: %s: %w (this kernel or host does not support it)", field, file, err)
-	}
-	return fmt.Errorf("%s: %s: %w", field, file, err)
-}
-
-// mkdir makes one cgroup directory.
-func mkdir(dir string) error {
-	for {
-		err := unix.Mkdir(dir, 0o755)
-		if err != unix.EINTR {
-			return err
-		}
-	}
-}
-
-// open opens a cgroup file for writing.
-func open(file string) (int, error) {
-	for {
-		fd, err := unix.Open(file, unix.O_WRONLY|unix.O_CLOEXEC, 0)
-		if err != unix.EINTR {
-			return fd, err
-		}
-	}
-}
-
-// write writes b with one write(2); the kernel takes a cgroup file's value
-// whole or refuses it.
-func write(fd int, b []byte) error {
-	for {
-		n, err := unix.Write(fd, b)
-		if err == unix.EINTR {
-			continue
-		}
-		if err != nil {
-			return err
-		}
-		if n < len(b) {
-			return io.ErrShortWrite
-		}
-		return nil
-	}
-}
-
-// readFile reads the start of a cgroup file into b.
-func readFile(file string, b []byte) (int, error) {
-	fd, err := unix.Open(file, unix.O_RDONLY|unix.O_CLOEXEC, 0)
-	if err != nil {
-		return 0, &fs.PathError{Op: "open", Path: file, Err: err}
-	}
-	defer unix.Close(fd)
-	for {
-		n, err := unix.Read(fd, b)
-		if err == unix.EINTR {
-			continue
-		}
-		if err != nil {
-			return 0, &fs.PathError{Op: "read", Path: file, Err: err}
-		}
-		return n, nil
-	}
-}
-
-// parentDir is the directory above dir, which has no trailing slash.
-func parentDir(dir string) string {
-	return dir[:strings.LastIndexByte(dir, '/')]
 }
