@@ -89,7 +89,7 @@ func (c *Containers) Run(ctx context.Context, rec *Record, stdio Stdio) (int, er
 		c.removeAll(bg, rec)
 		return 0, startFailure(err)
 	}
-	opts := runtime.CreateOptions{Stdout: stdio.Out, Stderr: stdio.Err, Rootfs: mounts, Spec: rec.spec, NetworkNamespace: rec.netns, StartHere: true}
+	opts := runtime.CreateOptions{Stdout: stdio.Out, Stderr: stdio.Err, Rootfs: mounts, Spec: rec.spec, NetworkNamespace: rec.netns, Start: true}
 	if rec.Config.OpenStdin {
 		opts.Stdin = stdio.In
 	}
@@ -106,15 +106,19 @@ func (c *Containers) Run(ctx context.Context, rec *Record, stdio Stdio) (int, er
 		defer logs.close()
 	}
 	// Signals are caught before the container starts, so none is lost;
-	// they are registered while it is created.
+	// they were registered while it was prepared.
 	sigs := stdio.Signals
 	if sigs == nil {
 		sigs = CatchSignals()
 		defer sigs.Stop()
 	}
+	<-sigs.ready
+	sigc := sigs.c
+	// The container starts as soon as it is made, as runc run does: its
+	// output waits in its pipes or terminal until the copies begin.
 	ctr, err := rt.Create(ctx, rec.ID, c.Dir(rec.ID), opts)
-	// The bundle is complete before the container can start, or be
-	// removed.
+	// The bundle is complete before the container can be seen (its record
+	// is saved), or removed.
 	if werr := rec.waitSpec(); werr != nil && err == nil {
 		rt.Delete(bg, rec.ID, true)
 		ctr.Wait()
@@ -140,17 +144,6 @@ func (c *Containers) Run(ctx context.Context, rec *Record, stdio Stdio) (int, er
 		defer restore()
 	}
 	logs.started()
-	<-sigs.ready
-	sigc := sigs.c
-	if err := rt.Start(ctx, rec.ID); err != nil {
-		ctr.Wait()
-		if console != nil {
-			console.Close()
-		}
-		c.fail(rec, err)
-		cleanup(false)
-		return 0, startFailure(err)
-	}
 	rec.State = State{Status: StatusRunning, Running: true, Pid: ctr.Pid, StartedAt: time.Now().UTC()}
 	c.Save(rec)
 	done := make(chan struct{})
@@ -707,7 +700,7 @@ func Starter(args []string) int {
 		return fail(err)
 	}
 	rt := c.runtime()
-	opts := runtime.CreateOptions{Rootfs: mounts, StartHere: true}
+	opts := runtime.CreateOptions{Rootfs: mounts}
 	if !rec.Config.Tty {
 		opts.Stdout, opts.Stderr = os.Stdout, os.Stderr
 	}

@@ -33,10 +33,6 @@ type child struct {
 	// threadGone, when not nil, returns once the thread that spawned the
 	// process has ended (spawned.waitThread).
 	threadGone func()
-	// held is the program its thread keeps for Start (StartHere), held
-	// for the container whose state directory is heldDir.
-	held    *spawned
-	heldDir string
 }
 
 // initExePath is where the init finds tabula's binary: the protected fd
@@ -170,12 +166,13 @@ func (r *Runtime) create(ctx context.Context, id, bundle string, opts CreateOpti
 	)
 	// A PID namespace joined holds processes that may trace the fork.
 	pidJoin := slices.IndexFunc(join, func(j nsJoin) bool { return j.typ == specs.PIDNamespace })
+	// A program to run at once is let go by the thread that spawned it,
+	// unless a pids limit must be set first, which the thread counts in.
+	runNow := false
 	if !r.noSpawn && pidJoin < 0 && canSpawn(unifiedHost(), prog) {
-		// Its thread keeps the program for a Start in this process, unless
-		// a pids limit must be set before, which the thread counts in.
-		keep := opts.StartHere && (spec.Linux.Resources == nil || spec.Linux.Resources.Pids == nil)
-		ch, console, err = spawnContainer(plan, prog, opts, keep)
-		held = true
+		runNow = opts.Start && (spec.Linux.Resources == nil || spec.Linux.Resources.Pids == nil)
+		ch, console, err = spawnContainer(plan, prog, opts, runNow)
+		held = !runNow
 	} else {
 		ch, console, err = r.createInit(ctx, dir, id, plan, prog, opts)
 	}
@@ -184,12 +181,7 @@ func (r *Runtime) create(ctx context.Context, id, bundle string, opts CreateOpti
 	}
 	defer func() {
 		if retErr != nil {
-			if ch.held != nil {
-				ch.held.finish(releaseKill)
-				ch.held = nil
-			} else {
-				ch.proc.Kill()
-			}
+			ch.proc.Kill()
 			ch.wait()
 		}
 	}()
@@ -211,6 +203,9 @@ func (r *Runtime) create(ctx context.Context, id, bundle string, opts CreateOpti
 		ID: id, Pid: pid, Bundle: bundle, StartTime: startTime, Cgroup: cg.path, Status: specs.StateCreated, Held: held,
 		Created: time.Now().UTC().Format(time.RFC3339Nano), Annotations: spec.Annotations, dir: dir,
 	}
+	if runNow {
+		st.Status = specs.StateRunning
+	}
 	if held {
 		if err := sysfile.WriteFile(filepath.Join(dir, heldName), nil, 0o600); err != nil {
 			return nil, err
@@ -231,9 +226,10 @@ func (r *Runtime) create(ctx context.Context, id, bundle string, opts CreateOpti
 	if err != nil {
 		return nil, err
 	}
-	if ch.held != nil {
-		ch.heldDir = dir
-		heldPrograms.Store(dir, ch.held)
+	if opts.Start && !runNow {
+		if err := r.start(ctx, id); err != nil {
+			return nil, err
+		}
 	}
 	return &Container{ID: id, Pid: pid, proc: ch, Console: console}, nil
 }

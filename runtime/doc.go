@@ -9,9 +9,7 @@
 // the host allows (spawn_linux.go: v1 and hybrid cgroup hosts, Linux 6.15 or
 // later, a seccomp profile that permits ptrace), and otherwise by starting
 // tabula again as an init that sets the container up around itself
-// (init_linux.go). Both give the program the same container. A process
-// this process is to start itself (CreateOptions.StartHere) is kept by the
-// thread that spawned it until Start.
+// (init_linux.go). Both give the program the same container.
 //
 // Seccomp profiles compile with internal/seccomp (a binary search over
 // system call numbers), cgroups are made with internal/cgroupv1 on v1 and

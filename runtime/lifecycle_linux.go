@@ -20,21 +20,6 @@ import (
 // reads until the init's end closes on execve; an error report arrives
 // there instead when the program cannot start.
 func (r *Runtime) start(ctx context.Context, id string) error {
-	dir, err := r.containerDir(id)
-	if err != nil {
-		return err
-	}
-	// A program this process keeps (StartHere) is created, not started,
-	// by definition: its thread lets it run.
-	if s, ok := takeHeld(dir); ok {
-		if err := s.finish(releaseRun); err != nil {
-			return fmt.Errorf("container %s has stopped: %w: %w", id, err, errdefs.ErrFailedPrecondition)
-		}
-		if err := os.Remove(filepath.Join(dir, heldName)); err != nil {
-			return fmt.Errorf("start container %s: %w", id, err)
-		}
-		return nil
-	}
 	st, err := r.loadState(id)
 	if err != nil {
 		return err
@@ -141,15 +126,6 @@ func (p *Process) wait() (ExitStatus, error) {
 }
 
 func (ch *child) wait() (ExitStatus, error) {
-	if ch.held != nil {
-		if s, ok := takeHeld(ch.heldDir); ok {
-			// Never started, and now never to be: its thread kills it
-			// and reaps it.
-			s.finish(releaseKill)
-			ch.closeMntns()
-			return ExitStatus{Code: 128 + int(unix.SIGKILL), Signal: unix.SIGKILL}, nil
-		}
-	}
 	ps, err := ch.proc.Wait()
 	if ch.threadGone != nil {
 		ch.threadGone()
@@ -226,9 +202,6 @@ func (r *Runtime) delete(ctx context.Context, id string, force bool) error {
 	}
 	if st.status == specs.StateRunning && !force {
 		return fmt.Errorf("container %s is running; stop it first or force the removal: %w", id, errdefs.ErrFailedPrecondition)
-	}
-	if s, ok := takeHeld(st.dir); ok {
-		s.finish(releaseKill) // never started: its thread kills it
 	}
 	if pidfd, err := st.openLive(); err == nil {
 		// Killing PID 1 of the container's PID namespace takes every

@@ -13,7 +13,6 @@ import (
 	"strings"
 	"syscall"
 	"testing"
-	"time"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
@@ -523,81 +522,34 @@ func TestTracedPIDNamespace(t *testing.T) {
 	}
 }
 
-// A container created for a Start in this process (StartHere) is kept by
-// the thread that spawned it, shows as created, and runs once started; one
-// deleted or waited for unstarted is killed, nothing of it left.
-func TestStartHere(t *testing.T) {
+// A container created with Start runs at once, as runc run's do, with a
+// pids limit too (set before the program runs), and leaves nothing behind.
+func TestCreateStart(t *testing.T) {
 	ctx := context.Background()
 	bundle, spec := busyboxBundle(t, "sh", "-c", "echo started; exit 3")
-	writeSpec(t, bundle, spec)
 	r := &Runtime{StateDir: t.TempDir()}
-	spawns := canSpawn(unifiedHost(), nil) // the init path keeps nothing
-	out, err := os.CreateTemp(t.TempDir(), "out")
-	if err != nil {
-		t.Fatal(err)
-	}
-	c, err := r.Create(ctx, "here", bundle, CreateOptions{Stdout: out, StartHere: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if st, err := r.State(ctx, "here"); err != nil || st.Status != specs.StateCreated {
-		t.Fatalf("state before start: %+v, %v; want created", st, err)
-	}
-	if _, ok := heldPrograms.Load(filepath.Join(r.StateDir, "here")); ok != spawns {
-		t.Errorf("the program kept by its thread: %v; want %v", ok, spawns)
-	}
-	if err := r.Start(ctx, "here"); err != nil {
-		t.Fatal(err)
-	}
-	if st, err := c.Wait(); err != nil || st.Code != 3 {
-		t.Errorf("exit status %+v, %v; want 3", st, err)
-	}
-	if b, _ := os.ReadFile(out.Name()); string(b) != "started\n" {
-		t.Errorf("output %q; want the program's", b)
-	}
-	assertGone(t, r, "here", bundle)
-
-	// Killed while kept: Start says so.
-	c, err = r.Create(ctx, "killed", bundle, CreateOptions{StartHere: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	unix.Kill(c.Pid, unix.SIGKILL)
-	for i := 0; i < 100; i++ {
-		if _, state, err := processStat(c.Pid); err != nil || state == 'Z' {
-			break
+	for _, pids := range []int64{0, 20} {
+		if pids > 0 {
+			spec.Linux.Resources.Pids = &specs.LinuxPids{Limit: &pids}
 		}
-		time.Sleep(time.Millisecond)
-	}
-	if err := r.Start(ctx, "killed"); spawns && !errors.Is(err, errdefs.ErrFailedPrecondition) {
-		t.Errorf("start of a program killed while kept: %v; want a failed precondition", err)
-	}
-	c.Wait()
-	assertGone(t, r, "killed", bundle)
-
-	// Deleted, or waited for, without a start.
-	for _, end := range []string{"delete", "wait"} {
-		c, err := r.Create(ctx, end, bundle, CreateOptions{StartHere: true})
+		writeSpec(t, bundle, spec)
+		out, err := os.CreateTemp(t.TempDir(), "out")
 		if err != nil {
 			t.Fatal(err)
 		}
-		pidfd, err := unix.PidfdOpen(c.Pid, 0)
+		c, err := r.Create(ctx, "started", bundle, CreateOptions{Stdout: out, Start: true})
 		if err != nil {
 			t.Fatal(err)
 		}
-		if end == "wait" && spawns {
-			if st, err := c.Wait(); err != nil || st.Signal != unix.SIGKILL {
-				t.Errorf("waited for unstarted: %+v, %v; want killed", st, err)
-			}
+		if err := r.Start(ctx, "started"); !errors.Is(err, errdefs.ErrFailedPrecondition) {
+			t.Errorf("pids %d: Start of a container created started: %v; want a failed precondition", pids, err)
 		}
-		if err := r.Delete(ctx, end, true); err != nil {
-			t.Errorf("%s: delete: %v", end, err)
+		if st, err := c.Wait(); err != nil || st.Code != 3 {
+			t.Errorf("pids %d: exit status %+v, %v; want 3", pids, st, err)
 		}
-		if _, ok := heldPrograms.Load(filepath.Join(r.StateDir, end)); ok {
-			t.Errorf("%s: the program is still kept", end)
+		if b, _ := os.ReadFile(out.Name()); string(b) != "started\n" {
+			t.Errorf("pids %d: output %q; want the program's", pids, b)
 		}
-		waitExit(ctx, pidfd) // returns once the process is gone
-		unix.Close(pidfd)
-		assertGone(t, r, end, bundle)
+		assertGone(t, r, "started", bundle)
 	}
 }

@@ -38,12 +38,9 @@ type CreateOptions struct {
 	// NetworkNamespace, when set, is joined instead of the new network
 	// namespace the spec asks for; Create closes it either way.
 	NetworkNamespace *NetworkNamespace
-	// StartHere says that this process starts the container (or deletes
-	// it): its program, when spawned, is then kept where its execve left
-	// it by the thread that spawned it until Start lets it run, instead of
-	// being stopped with SIGSTOP for any process's Start to continue.
-	// Should this process end first, the program dies with it.
-	StartHere bool
+	// Start has the program run as soon as the container is made, as runc
+	// run does, without a call to Start.
+	Start bool
 }
 
 // NetworkNamespace is a network namespace made ahead of Create

@@ -30,9 +30,8 @@ import (
 // exist, so another thread, still privileged, mounts /proc for it
 // (procfs's pidns option) and applies the masked and read-only paths and
 // sysctls (finishProc). The thread then lets the program go: at once for
-// an exec; for a created container, stopped (SIGSTOP) for Start to
-// continue, or, when this process is to start it (StartHere), when Start
-// tells it to (held).
+// an exec, or a container created to run at once (CreateOptions.Start);
+// otherwise stopped (SIGSTOP) for Start to continue.
 //
 // Between its fork and its execve, the program shares this process's
 // memory (Go forks with CLONE_VM|CLONE_VFORK) and already has the
@@ -166,9 +165,9 @@ type spawnPlan struct {
 	complete func(pid int) error
 }
 
-// spawnContainer spawns a new container's program, stopped for Start: by
-// SIGSTOP, or, when keep is set, kept by its thread (child.held).
-func spawnContainer(plan *createPlan, prog []byte, opts CreateOptions, keep bool) (*child, *os.File, error) {
+// spawnContainer spawns a new container's program and lets it run, or,
+// unless run is set, stops it (SIGSTOP) for Start.
+func spawnContainer(plan *createPlan, prog []byte, opts CreateOptions, run bool) (*child, *os.File, error) {
 	p := plan.cfg.Process
 	s, err := spawn(&spawnPlan{
 		process: p, seccomp: prog, console: true,
@@ -187,31 +186,20 @@ func spawnContainer(plan *createPlan, prog []byte, opts CreateOptions, keep bool
 		}
 		return nil, nil, err
 	}
-	ch := &child{mntns: mntns, threadGone: s.waitThread}
-	if keep {
-		ch.held = s
-	} else {
-		s.finish(releaseStopped)
+	mode := releaseStopped
+	if run {
+		mode = releaseRun
 	}
-	ch.proc, _ = os.FindProcess(s.pid) // never fails on Linux
-	ch.cg, _ = plan.cgroup()           // entered by the thread: made
-	return ch, s.console, nil
-}
-
-// held are the programs of created containers that this process is to
-// start (CreateOptions.StartHere), by state directory: the threads that
-// spawned them keep them stopped where their execve left them, traced,
-// until Start lets them run, or Delete kills them.
-var heldPrograms sync.Map
-
-// takeHeld returns the held program of the container whose state
-// directory is dir, no longer held, if there is one.
-func takeHeld(dir string) (*spawned, bool) {
-	s, ok := heldPrograms.LoadAndDelete(dir)
-	if !ok {
-		return nil, false
+	if err := s.finish(mode); err != nil {
+		mntns.Close()
+		if s.console != nil {
+			s.console.Close()
+		}
+		return nil, nil, fmt.Errorf("the program ended before it started: %w", err)
 	}
-	return s.(*spawned), true
+	proc, _ := os.FindProcess(s.pid) // never fails on Linux
+	cg, _ := plan.cgroup()           // entered by the thread: made
+	return &child{proc: proc, cg: cg, mntns: mntns, threadGone: s.waitThread}, s.console, nil
 }
 
 // createPlan is what the thread does to build a new container (enter).

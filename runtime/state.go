@@ -114,9 +114,7 @@ func (r *Runtime) loadState(id string) (*state, error) {
 		if s.Held {
 			mark = heldName
 		}
-		// A held program is stopped, or traced-stopped by the thread
-		// keeping it (StartHere).
-		if _, err := os.Lstat(filepath.Join(dir, mark)); err == nil && (!s.Held || procState == 'T' || procState == 't') {
+		if _, err := os.Lstat(filepath.Join(dir, mark)); err == nil && (!s.Held || procState == 'T') {
 			s.status = specs.StateCreated
 		}
 	}
