@@ -527,8 +527,13 @@ func TestTracedPIDNamespace(t *testing.T) {
 func TestCreateStart(t *testing.T) {
 	ctx := context.Background()
 	bundle, spec := busyboxBundle(t, "sh", "-c", "echo started; exit 3")
-	r := &Runtime{StateDir: t.TempDir()}
-	for _, pids := range []int64{0, 20} {
+	for _, tc := range []struct {
+		noSpawn bool
+		pids    int64
+	}{{false, 0}, {false, 20}, {true, 0}} {
+		r := &Runtime{StateDir: t.TempDir(), noSpawn: tc.noSpawn}
+		pids := tc.pids
+		spec.Linux.Resources.Pids = nil
 		if pids > 0 {
 			spec.Linux.Resources.Pids = &specs.LinuxPids{Limit: &pids}
 		}
@@ -542,13 +547,13 @@ func TestCreateStart(t *testing.T) {
 			t.Fatal(err)
 		}
 		if err := r.Start(ctx, "started"); !errors.Is(err, errdefs.ErrFailedPrecondition) {
-			t.Errorf("pids %d: Start of a container created started: %v; want a failed precondition", pids, err)
+			t.Errorf("%+v: Start of a container created started: %v; want a failed precondition", tc, err)
 		}
 		if st, err := c.Wait(); err != nil || st.Code != 3 {
-			t.Errorf("pids %d: exit status %+v, %v; want 3", pids, st, err)
+			t.Errorf("%+v: exit status %+v, %v; want 3", tc, st, err)
 		}
 		if b, _ := os.ReadFile(out.Name()); string(b) != "started\n" {
-			t.Errorf("pids %d: output %q; want the program's", pids, b)
+			t.Errorf("%+v: output %q; want the program's", tc, b)
 		}
 		assertGone(t, r, "started", bundle)
 	}
