@@ -191,10 +191,14 @@ func spawnContainer(plan *createPlan, prog []byte, opts CreateOptions, run bool)
 		mode = releaseRun
 	}
 	if err := s.finish(mode); err != nil {
+		// It died: reaped, and its thread out of the cgroup, which the
+		// failed Create removes.
 		mntns.Close()
 		if s.console != nil {
 			s.console.Close()
 		}
+		reapTraced(s.pid)
+		s.waitThread()
 		return nil, nil, fmt.Errorf("the program ended before it started: %w", err)
 	}
 	proc, _ := os.FindProcess(s.pid) // never fails on Linux
