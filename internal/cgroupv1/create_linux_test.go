@@ -504,26 +504,18 @@ func TestCreateExisting(t *testing.T) {
 // TestCreateErrors checks that a refused value names its field and file, and that Create removes all it made.
 func TestCreateErrors(t *testing.T) {
 	hs := hostHierarchies(t)
-	mem := hierarchyOf(t, hs, "memory")
-	noMemory := slices.DeleteFunc(slices.Clone(hs), func(h Hierarchy) bool { return h.has("memory") })
+	without := func(controller string) []Hierarchy {
+		return slices.DeleteFunc(slices.Clone(hs), func(h Hierarchy) bool { return h.has(controller) })
+	}
 	for _, tc := range []struct {
 		name string
 		hs   []Hierarchy
 		res  *specs.LinuxResources
-		skip bool
 		want string // the start of the error
 		is   error
 		// The file the error names, in the hierarchy of controller.
 		controller, file string
 	}{
-		{
-			name:       "swap below limit",
-			res:        &specs.LinuxResources{Memory: &specs.LinuxMemory{Limit: i64(64 << 20), Swap: i64(32 << 20)}},
-			skip:       !exists(filepath.Join(mem.Mount, "memory.memsw.limit_in_bytes")),
-			want:       "linux.resources.memory.swap: ",
-			controller: "memory", file: "memory.memsw.limit_in_bytes",
-			is: unix.EINVAL,
-		},
 		{
 			name:       "cpus beyond the host",
 			res:        &specs.LinuxResources{CPU: &specs.LinuxCPU{Cpus: "99999"}},
@@ -545,23 +537,9 @@ func TestCreateErrors(t *testing.T) {
 		},
 		{
 			name: "memory not mounted",
-			hs:   noMemory,
+			hs:   without("memory"),
 			res:  &specs.LinuxResources{Memory: &specs.LinuxMemory{Limit: i64(64 << 20)}},
 			want: "linux.resources.memory.limit: needs the memory controller",
-			is:   errdefs.ErrFailedPrecondition,
-		},
-		{
-			name: "hugetlb not mounted",
-			skip: mounted(hs, "hugetlb"),
-			res:  &specs.LinuxResources{HugepageLimits: []specs.LinuxHugepageLimit{{Pagesize: "2MB", Limit: 1 << 21}}},
-			want: "linux.resources.hugepageLimits[0]: needs the hugetlb controller",
-			is:   errdefs.ErrFailedPrecondition,
-		},
-		{
-			name: "net_cls not mounted",
-			skip: mounted(hs, "net_cls"),
-			res:  &specs.LinuxResources{Network: &specs.LinuxNetwork{ClassID: u32(0x100001)}},
-			want: "linux.resources.network.classID: needs the net_cls controller",
 			is:   errdefs.ErrFailedPrecondition,
 		},
 		{
@@ -571,6 +549,20 @@ func TestCreateErrors(t *testing.T) {
 			is:   errdefs.ErrInvalidArgument,
 		},
 		{
+			name: "hugetlb not mounted",
+			hs:   without("hugetlb"),
+			res:  &specs.LinuxResources{HugepageLimits: []specs.LinuxHugepageLimit{{Pagesize: "2MB", Limit: 1 << 21}}},
+			want: "linux.resources.hugepageLimits[0]: needs the hugetlb controller",
+			is:   errdefs.ErrFailedPrecondition,
+		},
+		{
+			name: "net_cls not mounted",
+			hs:   without("net_cls"),
+			res:  &specs.LinuxResources{Network: &specs.LinuxNetwork{ClassID: u32(0x100001)}},
+			want: "linux.resources.network.classID: needs the net_cls controller",
+			is:   errdefs.ErrFailedPrecondition,
+		},
+		{
 			name: "unified",
 			res:  &specs.LinuxResources{Unified: map[string]string{"memory.max": "max"}},
 			want: "linux.resources.unified: needs cgroup v2",
@@ -578,9 +570,6 @@ func TestCreateErrors(t *testing.T) {
 		},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			if tc.skip {
-				t.Skip("not applicable on this host")
-			}
 			hs := hs
 			if tc.hs != nil {
 				hs = tc.hs
@@ -610,6 +599,35 @@ func TestCreateErrors(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// A swap limit below the memory limit is refused where the kernel accounts
+// swap (memory.memsw.*), naming the field and the file; where it does not,
+// the swap limit is left out and the memory limit holds.
+func TestCreateSwapBelowLimit(t *testing.T) {
+	hs := hostHierarchies(t)
+	mem := hierarchyOf(t, hs, "memory")
+	root := testRoot(t, hs)
+	p := root + "/c"
+	err := Create(hs, p, &specs.LinuxResources{Memory: &specs.LinuxMemory{Limit: i64(64 << 20), Swap: i64(32 << 20)}})
+	if !exists(filepath.Join(mem.Mount, "memory.memsw.limit_in_bytes")) {
+		if err != nil {
+			t.Fatalf("without swap accounting: %v; want the swap limit left out", err)
+		}
+		if got := read(t, filepath.Join(mem.Dir(p), "memory.limit_in_bytes")); got != fmt.Sprint(64<<20) {
+			t.Errorf("memory.limit_in_bytes = %q", got)
+		}
+		return
+	}
+	file := filepath.Join(mem.Dir(p), "memory.memsw.limit_in_bytes")
+	if err == nil || !strings.HasPrefix(err.Error(), "linux.resources.memory.swap: ") || !strings.Contains(err.Error(), file) || !errors.Is(err, unix.EINVAL) {
+		t.Errorf("swap below the limit: %v; want EINVAL naming the field and %s", err, file)
+	}
+	for _, h := range hs {
+		if exists(h.Dir(root) + "/c") {
+			t.Errorf("%s left behind", h.Dir(root)+"/c")
+		}
 	}
 }
 
@@ -782,15 +800,19 @@ func BenchmarkHierarchies(b *testing.B) {
 }
 
 // TestCreateOptionalControllers covers the controllers hosts often leave
-// unmounted (hugetlb, net_cls, net_prio); each part runs where its
-// controller is mounted.
+// unmounted (hugetlb, net_cls, net_prio): where they are mounted, their
+// limits are read back; where not, Create refuses them, naming the field.
 func TestCreateOptionalControllers(t *testing.T) {
 	hs := hostHierarchies(t)
 	t.Run("hugetlb", func(t *testing.T) {
-		if !mounted(hs, "hugetlb") || !exists("/sys/kernel/mm/hugepages/hugepages-2048kB") {
-			t.Skip("no hugetlb hierarchy or no 2MB pages on this host")
-		}
 		p := testRoot(t, hs) + "/c"
+		if !mounted(hs, "hugetlb") {
+			err := Create(hs, p, &specs.LinuxResources{HugepageLimits: []specs.LinuxHugepageLimit{{Pagesize: "2MB", Limit: 4 << 21}}})
+			if !errors.Is(err, errdefs.ErrFailedPrecondition) || !strings.HasPrefix(err.Error(), "linux.resources.hugepageLimits[0]: ") {
+				t.Errorf("hugetlb limits without the controller: %v", err)
+			}
+			return
+		}
 		if err := Create(hs, p, &specs.LinuxResources{HugepageLimits: []specs.LinuxHugepageLimit{{Pagesize: "2MB", Limit: 4 << 21}}}); err != nil {
 			t.Fatal(err)
 		}
@@ -809,10 +831,18 @@ func TestCreateOptionalControllers(t *testing.T) {
 		}
 	})
 	t.Run("network", func(t *testing.T) {
-		if !mounted(hs, "net_cls") || !mounted(hs, "net_prio") {
-			t.Skip("no net_cls or net_prio hierarchy on this host")
-		}
 		p := testRoot(t, hs) + "/c"
+		if !mounted(hs, "net_cls") || !mounted(hs, "net_prio") {
+			err := Create(hs, p, &specs.LinuxResources{Network: &specs.LinuxNetwork{ClassID: u32(0x100001)}})
+			if mounted(hs, "net_cls") == (err != nil) {
+				t.Errorf("a class ID with net_cls mounted %v: %v", mounted(hs, "net_cls"), err)
+			}
+			err = Create(hs, p+"p", &specs.LinuxResources{Network: &specs.LinuxNetwork{Priorities: []specs.LinuxInterfacePriority{{Name: "lo", Priority: 5}}}})
+			if mounted(hs, "net_prio") == (err != nil) {
+				t.Errorf("priorities with net_prio mounted %v: %v", mounted(hs, "net_prio"), err)
+			}
+			return
+		}
 		err := Create(hs, p, &specs.LinuxResources{Network: &specs.LinuxNetwork{
 			ClassID:    u32(0x100001),
 			Priorities: []specs.LinuxInterfacePriority{{Name: "lo", Priority: 5}},

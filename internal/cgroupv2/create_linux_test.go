@@ -181,31 +181,51 @@ func offers(t testing.TB, root, controller string) bool {
 	return strings.Contains(" "+read(t, root+"/cgroup.controllers")+" ", " "+controller+" ")
 }
 
+// A limit needs its controller: where the hierarchy offers it the limit is
+// written; where not, Create refuses it, naming the field, and leaves
+// nothing behind.
+func TestCreateNeedsController(t *testing.T) {
+	root := v2Root(t)
+	for _, tc := range []struct {
+		controller, file, value string
+		res                     *specs.LinuxResources
+		want                    string
+	}{
+		{"memory", "memory.max", fmt.Sprint(64 << 20), &specs.LinuxResources{Memory: &specs.LinuxMemory{Limit: i64(64 << 20)}},
+			"linux.resources.memory.limit: needs the memory controller, which the cgroup v2 hierarchy at " + root + " does not offer"},
+		{"pids", "pids.max", "max", &specs.LinuxResources{Pids: &specs.LinuxPids{Limit: i64(0)}},
+			"linux.resources.pids.limit: needs the pids controller"},
+	} {
+		base := testPath(t, root)
+		p := base + "/parent/c"
+		err := Create(root, p, tc.res)
+		if offers(t, root, tc.controller) {
+			if err != nil {
+				t.Errorf("%s offered: %v", tc.controller, err)
+			} else if got := read(t, Dir(root, p)+"/"+tc.file); got != tc.value {
+				t.Errorf("%s = %q, want %q", tc.file, got, tc.value)
+			}
+			continue
+		}
+		if err == nil || !strings.HasPrefix(err.Error(), tc.want) || !errors.Is(err, errdefs.ErrFailedPrecondition) {
+			t.Errorf("%s not offered: %v; want %q, a failed precondition", tc.controller, err, tc.want)
+		}
+		if _, serr := os.Stat(Dir(root, base) + "/parent"); serr == nil {
+			t.Errorf("%s left behind", Dir(root, base)+"/parent")
+		}
+	}
+}
+
 // TestCreateErrors checks that a refused limit names its field (and file), and that Create removes all it made.
 func TestCreateErrors(t *testing.T) {
 	root := v2Root(t)
 	for _, tc := range []struct {
 		name string
 		res  *specs.LinuxResources
-		skip bool
 		want string // the start of the error
 		is   error
 		file string // the file the error names, in the cgroup
 	}{
-		{
-			name: "memory controller missing",
-			res:  &specs.LinuxResources{Memory: &specs.LinuxMemory{Limit: i64(64 << 20)}, Unified: map[string]string{"cgroup.max.depth": "2"}},
-			skip: offers(t, root, "memory"),
-			want: "linux.resources.memory.limit: needs the memory controller, which the cgroup v2 hierarchy at " + root + " does not offer",
-			is:   errdefs.ErrFailedPrecondition,
-		},
-		{
-			name: "pids controller missing",
-			res:  &specs.LinuxResources{Pids: &specs.LinuxPids{Limit: i64(0)}},
-			skip: offers(t, root, "pids"),
-			want: "linux.resources.pids.limit: needs the pids controller",
-			is:   errdefs.ErrFailedPrecondition,
-		},
 		{
 			name: "value the kernel refuses",
 			res:  &specs.LinuxResources{Unified: map[string]string{"cgroup.max.depth": "lots"}},
@@ -234,9 +254,6 @@ func TestCreateErrors(t *testing.T) {
 		},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			if tc.skip {
-				t.Skip("the hierarchy has the controller")
-			}
 			base := testPath(t, root)
 			p := base + "/parent/c"
 			err := Create(root, p, tc.res)
