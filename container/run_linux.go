@@ -41,21 +41,22 @@ func (c *Containers) runtime() *runtime.Runtime {
 	return &runtime.Runtime{StateDir: c.StateDir()}
 }
 
-// forwardedSignals are relayed to a foreground container's PID 1.
-var forwardedSignals = []os.Signal{
+// ForwardedSignals are relayed to a foreground container's PID 1.
+var ForwardedSignals = []os.Signal{
 	unix.SIGHUP, unix.SIGINT, unix.SIGQUIT, unix.SIGTERM, unix.SIGUSR1, unix.SIGUSR2,
 	unix.SIGALRM, unix.SIGCONT, unix.SIGTSTP, unix.SIGTTIN, unix.SIGTTOU, unix.SIGPWR,
 }
 
 // CatchSignals starts catching, in the background, the signals that Run
 // relays to a foreground container's PID 1; Run waits until they are
-// caught before it starts the container. Registering them takes one round
-// trip per signal through the Go runtime's signal thread, half a
-// millisecond or more, which this way passes while the container is made.
+// caught before it starts the container. Registering a signal with the Go
+// runtime takes a round trip through its signal thread, which on a busy
+// machine adds up to milliseconds; a process that already catches them
+// (tabula's main registers them when it sees the run command) skips that.
 func CatchSignals() *Signals {
 	s := &Signals{c: make(chan os.Signal, 16), ready: make(chan struct{})}
 	go func() {
-		signal.Notify(s.c, forwardedSignals...)
+		signal.Notify(s.c, ForwardedSignals...)
 		close(s.ready)
 	}()
 	return s
@@ -876,7 +877,7 @@ func (c *Containers) Exec(ctx context.Context, rec *Record, eo ExecOptions, stdi
 		opts.Stdin = stdio.In
 	}
 	sigc := make(chan os.Signal, 16)
-	signal.Notify(sigc, forwardedSignals...)
+	signal.Notify(sigc, ForwardedSignals...)
 	defer signal.Stop(sigc)
 	proc, err := c.runtime().Exec(ctx, rec.ID, &p, opts)
 	if err != nil {

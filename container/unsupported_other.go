@@ -5,11 +5,16 @@ package container
 import (
 	"context"
 	"fmt"
+	"os"
 	"syscall"
 	"time"
 
 	"github.com/tabula-dev/tabula/errdefs"
 )
+
+// ForwardedSignals are relayed to a foreground container's PID 1: none
+// here, where no container runs.
+var ForwardedSignals []os.Signal
 
 var errNoContainers = fmt.Errorf("containers run on Linux only: %w", errdefs.ErrNotImplemented)
 

@@ -16,6 +16,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/tabula-dev/tabula/container"
 	"github.com/tabula-dev/tabula/errdefs"
 )
 
@@ -93,20 +94,28 @@ func commandName(args []string) string {
 }
 
 // interruptible returns a context canceled by SIGINT or SIGTERM. The
-// signals are registered in the background: each takes a round trip
-// through the Go runtime's signal thread, which starts with the first,
-// a quarter of a millisecond that the command's start overlaps.
-func interruptible() (ctx context.Context, stop func()) {
+// signals, and also, for the commands that relay signals to a container,
+// the ones they relay (early, until they catch them themselves, they are
+// ignored), are registered in the background: each takes a round trip
+// through the Go runtime's signal thread, which starts with the first, and
+// the command's start overlaps them.
+func interruptible(args []string) (ctx context.Context, stop func()) {
+	sigs := []os.Signal{os.Interrupt, syscall.SIGTERM}
+	if name := commandName(args); name == "run" || name == "debug" {
+		sigs = append(sigs, container.ForwardedSignals...)
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	stopped := make(chan struct{})
 	go func() {
 		c := make(chan os.Signal, 1)
-		signal.Notify(c, os.Interrupt, syscall.SIGTERM)
+		signal.Notify(c, sigs...)
 		defer signal.Stop(c)
 		for {
 			select {
-			case <-c:
-				cancel()
+			case s := <-c:
+				if s == os.Interrupt || s == syscall.SIGTERM {
+					cancel()
+				}
 			case <-stopped:
 				return
 			}
@@ -168,7 +177,7 @@ func main() {
 	if reexec() {
 		return
 	}
-	ctx, stop := interruptible()
+	ctx, stop := interruptible(os.Args[1:])
 	defer stop()
 	err := newRootCmd(os.Stdout, os.Stderr, os.Args[1:]).ExecuteContext(ctx)
 	os.Exit(exitCode(os.Stderr, err))

@@ -91,6 +91,14 @@ func runContainer(ctx context.Context, g *globalOptions, o *container.Options) e
 	if err := o.Validate(); err != nil {
 		return err
 	}
+	var sigs *container.Signals
+	if !o.Detach {
+		// Caught from now on (registering them takes a while, which the
+		// image and the container's preparation overlap), relayed once it
+		// runs.
+		sigs = container.CatchSignals()
+		defer sigs.Stop()
+	}
 	if o.Tty {
 		if w, h, err := term.GetSize(int(os.Stdin.Fd())); err == nil {
 			o.ConsoleSize = &specs.Box{Width: uint(w), Height: uint(h)}
@@ -128,16 +136,12 @@ func runContainer(ctx context.Context, g *globalOptions, o *container.Options) e
 	if err != nil {
 		return err
 	}
-	return startContainer(ctx, c, src, o, joined)
+	return startContainer(ctx, c, src, o, joined, sigs)
 }
 
-func startContainer(ctx context.Context, c *container.Containers, src *container.Source, o *container.Options, joined container.Joined) error {
-	var sigs *container.Signals
-	if !o.Detach {
-		// Caught while the container is created, relayed once it runs.
-		sigs = container.CatchSignals()
-		defer sigs.Stop()
-	}
+// startContainer creates and starts a container; sigs, for a foreground
+// one, are the signals to relay to it.
+func startContainer(ctx context.Context, c *container.Containers, src *container.Source, o *container.Options, joined container.Joined, sigs *container.Signals) error {
 	rec, err := c.Create(ctx, src, o, joined)
 	if err != nil {
 		return err
@@ -170,6 +174,8 @@ func newDebugCmd(g *globalOptions) *cobra.Command {
 		Args: cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx := cmd.Context()
+			sigs := container.CatchSignals() // relayed to the toolbox
+			defer sigs.Stop()
 			c := &container.Containers{Root: g.root}
 			target, err := c.Lookup(ctx, args[0])
 			if err != nil {
@@ -209,7 +215,7 @@ func newDebugCmd(g *globalOptions) *cobra.Command {
 				specs.PIDNamespace: pid, specs.NetworkNamespace: pid,
 				specs.IPCNamespace: pid, specs.UTSNamespace: pid,
 			}
-			return toolErr(startContainer(ctx, c, src, o, joined))
+			return toolErr(startContainer(ctx, c, src, o, joined, sigs))
 		},
 	}
 	cmd.Flags().SetInterspersed(false)
