@@ -52,7 +52,8 @@ var ForwardedSignals = []os.Signal{
 // caught before it starts the container. Registering a signal with the Go
 // runtime takes a round trip through its signal thread, which on a busy
 // machine adds up to milliseconds; a process that already catches them
-// (tabula's main registers them when it sees the run command) skips that.
+// (tabula registers them from its start when the command is run or debug)
+// skips that.
 func CatchSignals() *Signals {
 	s := &Signals{c: make(chan os.Signal, 16), ready: make(chan struct{})}
 	go func() {

@@ -8,15 +8,12 @@ import (
 	"io"
 	"log/slog"
 	"os"
-	"os/signal"
 	"path/filepath"
 	"slices"
-	"strings"
-	"syscall"
 
 	"github.com/spf13/cobra"
 
-	"github.com/tabula-dev/tabula/container"
+	"github.com/tabula-dev/tabula/cmd/tabula/internal/interrupt"
 	"github.com/tabula-dev/tabula/errdefs"
 )
 
@@ -67,7 +64,7 @@ func newRootCmd(stdout, stderr io.Writer, args []string) *cobra.Command {
 	cmd.PersistentFlags().StringVar(&g.root, "root", defaultRoot(), "directory of tabula's images, layers and containers")
 	cmd.PersistentFlags().StringVar(&g.logLevel, "log-level", "warn", "log level: debug, info, warn or error")
 	cmd.AddCommand(newVersionCmd())
-	name := commandName(args)
+	name := interrupt.CommandName(args)
 	known := slices.ContainsFunc(commandGroups, func(grp commandGroup) bool { return slices.Contains(grp.names, name) })
 	for _, grp := range commandGroups {
 		if !known || slices.Contains(grp.names, name) {
@@ -75,53 +72,6 @@ func newRootCmd(stdout, stderr io.Writer, args []string) *cobra.Command {
 		}
 	}
 	return cmd
-}
-
-// commandName is the command args name: their first word that is neither
-// a flag nor the value of the root's --root or --log-level.
-func commandName(args []string) string {
-	for i := 0; i < len(args); i++ {
-		switch a := args[i]; {
-		case a == "--":
-			return ""
-		case a == "--root" || a == "--log-level":
-			i++
-		case !strings.HasPrefix(a, "-"):
-			return a
-		}
-	}
-	return ""
-}
-
-// interruptible returns a context canceled by SIGINT or SIGTERM. The
-// signals, and also, for the commands that relay signals to a container,
-// the ones they relay (early, until they catch them themselves, they are
-// ignored), are registered in the background: each takes a round trip
-// through the Go runtime's signal thread, which starts with the first, and
-// the command's start overlaps them.
-func interruptible(args []string) (ctx context.Context, stop func()) {
-	sigs := []os.Signal{os.Interrupt, syscall.SIGTERM}
-	if name := commandName(args); name == "run" || name == "debug" {
-		sigs = append(sigs, container.ForwardedSignals...)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	stopped := make(chan struct{})
-	go func() {
-		c := make(chan os.Signal, 1)
-		signal.Notify(c, sigs...)
-		defer signal.Stop(c)
-		for {
-			select {
-			case s := <-c:
-				if s == os.Interrupt || s == syscall.SIGTERM {
-					cancel()
-				}
-			case <-stopped:
-				return
-			}
-		}
-	}()
-	return ctx, func() { cancel(); close(stopped) }
 }
 
 // commandGroup is the commands a file adds to the root: their names (and
@@ -177,7 +127,7 @@ func main() {
 	if reexec() {
 		return
 	}
-	ctx, stop := interruptible(os.Args[1:])
+	ctx, stop := interrupt.Context()
 	defer stop()
 	err := newRootCmd(os.Stdout, os.Stderr, os.Args[1:]).ExecuteContext(ctx)
 	os.Exit(exitCode(os.Stderr, err))

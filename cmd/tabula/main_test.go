@@ -6,6 +6,9 @@ import (
 	"testing"
 
 	"github.com/spf13/cobra"
+
+	"github.com/tabula-dev/tabula/cmd/tabula/internal/interrupt"
+	"github.com/tabula-dev/tabula/container"
 )
 
 // Each group declares the top-level names it adds: newRootCmd makes only
@@ -60,5 +63,17 @@ func TestRootMakesTheNamedGroup(t *testing.T) {
 				t.Errorf("args %q: command %q made too", tc.args, n)
 			}
 		}
+	}
+}
+
+// The interrupt package, which imports nothing of tabula's so as to start
+// registering signals early, keeps its own copies of what container names.
+func TestInterruptAgreesWithContainer(t *testing.T) {
+	if !slices.Equal(interrupt.Relayed, container.ForwardedSignals) {
+		t.Errorf("interrupt.Relayed = %v, container.ForwardedSignals = %v", interrupt.Relayed, container.ForwardedSignals)
+	}
+	helpers := []string{container.MonitorName, container.StarterName, container.ReaperName}
+	if !slices.Equal(interrupt.Reexecuted, helpers) {
+		t.Errorf("interrupt.Reexecuted = %v, container's helpers are %v", interrupt.Reexecuted, helpers)
 	}
 }
