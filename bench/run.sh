@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # tabula run side by side with other ways to start the same FROM scratch
 # hello image (a static Go binary printing one line), medians of several runs
-# and the ratios. The commands take turns: ROUNDS rounds of hyperfine, each
-# timing every command a few times, so that a machine whose speed drifts
-# (a shared VM) slows them all alike instead of whichever ran last.
+# and the ratios. The commands take turns run by run (bench/interleave.py),
+# so that a machine whose speed drifts (a shared VM) slows them all alike
+# instead of whichever ran last.
 #   tabula run --rm hello    vs  runc run of a prepared bundle   target ≤ 0.5×
 #                            vs  unshare --pid --fork --mount --uts --ipc --net ./hello   target ≤ 3×
 #                            vs  crun run (where it runs: not on hybrid cgroup hosts),
@@ -11,14 +11,13 @@
 # then tabula exec vs runc exec of hello into a running container, and 100
 # detached containers started at once: wall time, and the memory of tabula's
 # own processes per container (each monitor ≤ 4 MB RSS).
-# Needs root, Go, hyperfine, python3, runc, crun; Docker when a daemon runs.
-# RUNS=N sets the number of runs of each command (default 30), ROUNDS the
-# turns they are split into (default 5), N_CONCURRENT the 100.
+# Needs root, Go, python3, runc, crun; Docker when a daemon runs.
+# RUNS=N sets the number of runs of each command (default 30), N_CONCURRENT
+# the 100.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 RUNS=${RUNS:-30}
-ROUNDS=${ROUNDS:-5}
 N=${N_CONCURRENT:-100}
 work=$(mktemp -d /tmp/tabula-bench-run.XXXXXX)
 tabula="$work/tabula"
@@ -70,27 +69,12 @@ json.dump(s, open(p, "w"))
 PY
 cp "$work/hello" "$work/floor-hello"
 
-# timed NAME CMD...: every command RUNS times, in ROUNDS turns, the times of
-# all turns in $work/NAME.json ({"results": [{"command", "times"}]}).
+# timed NAME CMD...: every command RUNS times, taking turns, the times in
+# $work/NAME.json ({"results": [{"command", "times"}]}).
 timed() {
 	local name=$1
 	shift
-	local per=$(((RUNS + ROUNDS - 1) / ROUNDS)) i
-	for ((i = 0; i < ROUNDS; i++)); do
-		hyperfine -N --style none --warmup 2 --runs "$per" --export-json "$work/$name.$i.json" "$@" >/dev/null
-	done
-	python3 - "$work/$name" "$ROUNDS" <<'PY'
-import json, sys
-base, rounds = sys.argv[1], int(sys.argv[2])
-merged = None
-for i in range(rounds):
-    res = json.load(open(f"{base}.{i}.json"))["results"]
-    if merged is None:
-        merged = [{"command": r["command"], "times": []} for r in res]
-    for m, r in zip(merged, res):
-        m["times"] += r["times"]
-json.dump({"results": merged}, open(base + ".json", "w"))
-PY
+	python3 bench/interleave.py "$RUNS" "$work/$name.json" "$@"
 }
 
 # median of the times of result i of a timed run's JSON, in seconds.
@@ -127,7 +111,7 @@ timed run "${cmds[@]}"
 # Docker's daemons go on working after each run (the shim, the network
 # namespace): timed apart, after the others, for reference.
 if [ -n "$docker" ]; then
-	hyperfine -N --style none --warmup 2 --runs "$RUNS" --export-json "$work/docker.json" "$docker" >/dev/null
+	timed docker "$docker"
 	names+=(docker)
 	python3 - "$work/run.json" "$work/docker.json" <<'PY'
 import json, sys
