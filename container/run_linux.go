@@ -877,6 +877,9 @@ func (c *Containers) Exec(ctx context.Context, rec *Record, eo ExecOptions, stdi
 	if eo.Interactive {
 		opts.Stdin = stdio.In
 	}
+	// Caught before the process starts, so none is lost; quick when the
+	// process already catches them (tabula exec registers them from its
+	// start).
 	sigc := make(chan os.Signal, 16)
 	signal.Notify(sigc, ForwardedSignals...)
 	defer signal.Stop(sigc)
