@@ -14,6 +14,7 @@ import (
 	securejoin "github.com/cyphar/filepath-securejoin"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"golang.org/x/sys/unix"
 
 	"github.com/tabula-dev/tabula/errdefs"
 	"github.com/tabula-dev/tabula/internal/sysfile"
@@ -34,6 +35,10 @@ type Source struct {
 	Config  v1.Config
 	Lowers  []string // layer directories, bottom first
 	Toolbox bool
+	// layers is the shared lock on the unpacked layers (Snapshots.lock)
+	// that keeps PruneLayers from removing Lowers before the container's
+	// record names them: Create hands it to the record.
+	layers *os.File
 }
 
 // ImageSource unpacks img's layers and returns them as a Source.
@@ -50,11 +55,16 @@ func (c *Containers) ImageSource(ctx context.Context, ref string, img v1.Image) 
 		return nil, fmt.Errorf("image %s: %w", ref, err)
 	}
 	snaps := &Snapshots{Root: c.Root}
-	lowers, err := snaps.View(ctx, img)
+	lock, err := snaps.lock(ctx, unix.LOCK_SH)
 	if err != nil {
 		return nil, fmt.Errorf("image %s: %w", ref, err)
 	}
-	return &Source{Ref: ref, ID: id.String(), Config: cf.Config, Lowers: lowers}, nil
+	lowers, err := snaps.View(ctx, img)
+	if err != nil {
+		lock.Close()
+		return nil, fmt.Errorf("image %s: %w", ref, err)
+	}
+	return &Source{Ref: ref, ID: id.String(), Config: cf.Config, Lowers: lowers, layers: lock}, nil
 }
 
 // Joined names the namespaces of a running container a new one shares
@@ -68,6 +78,12 @@ type Joined map[specs.LinuxNamespaceType]int // namespace → PID whose namespac
 // Until then tabula lists no such container, as when it is killed before
 // (Load). Every failure removes what was made, name included.
 func (c *Containers) Create(ctx context.Context, src *Source, opts *Options, joined Joined) (_ *Record, retErr error) {
+	defer func() {
+		if retErr != nil && src.layers != nil {
+			src.layers.Close()
+			src.layers = nil
+		}
+	}()
 	if err := needRoot("run a container"); err != nil {
 		return nil, err
 	}
@@ -160,6 +176,7 @@ func (c *Containers) Create(ctx context.Context, src *Source, opts *Options, joi
 	}
 	rec.Monitor, rec.MonitorStart = selfStart()
 	rec.spec, rec.netns = spec, netns
+	rec.layers, src.layers = src.layers, nil
 	return rec, nil
 }
 

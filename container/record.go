@@ -123,6 +123,10 @@ type Record struct {
 	// netns is the network namespace Create starts making for a
 	// foreground run, which Run hands the runtime.
 	netns *runtime.NetworkNamespace
+	// layers holds the shared lock on the unpacked layers that ImageSource
+	// took, until the record is first saved: from then on the record
+	// names the container's layers to PruneLayers.
+	layers *os.File
 }
 
 // Containers are the records under <root>/containers.
@@ -239,6 +243,10 @@ func (c *Containers) Save(r *Record) error {
 	}
 	if err := sysfile.WriteAtomic(c.Dir(r.ID), "state.json", b, 0o600); err != nil {
 		return fmt.Errorf("write the state of container %s: %w", shortID(r.ID), err)
+	}
+	if r.layers != nil {
+		r.layers.Close()
+		r.layers = nil
 	}
 	return nil
 }

@@ -11,7 +11,9 @@ import (
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"golang.org/x/sys/unix"
 
+	"github.com/tabula-dev/tabula/internal/sysfile"
 	"github.com/tabula-dev/tabula/layer"
 )
 
@@ -211,6 +213,114 @@ func (s *Snapshots) CleanTemp(age time.Duration) {
 		fi, err := e.Info()
 		if err == nil && strings.HasPrefix(e.Name(), ".tmp-") && time.Since(fi.ModTime()) > age {
 			os.RemoveAll(filepath.Join(s.layersDir(), e.Name()))
+		}
+	}
+}
+
+// lock locks the layers directory: shared (unix.LOCK_SH) while a container
+// is made from its layers, from View until the container's record names
+// them (Record.releaseLayers); exclusive (unix.LOCK_EX) while unused layers
+// are pruned, so that none goes from under a container being made. The
+// lock is the returned file's: closing it, or the process's end, releases
+// it. Waiting for an exclusive lock ends with ctx.
+func (s *Snapshots) lock(ctx context.Context, how int) (*os.File, error) {
+	f, err := sysfile.Open(s.layersDir())
+	if errors.Is(err, os.ErrNotExist) {
+		if err = os.MkdirAll(s.layersDir(), 0o700); err == nil {
+			f, err = sysfile.Open(s.layersDir())
+		}
+	}
+	if err != nil {
+		return nil, err
+	}
+	for {
+		err := unix.Flock(int(f.Fd()), how|unix.LOCK_NB)
+		if err == nil {
+			return f, nil
+		}
+		if !errors.Is(err, unix.EWOULDBLOCK) {
+			f.Close()
+			return nil, fmt.Errorf("lock %s: %w", s.layersDir(), err)
+		}
+		select {
+		case <-ctx.Done():
+			f.Close()
+			return nil, ctx.Err()
+		case <-time.After(5 * time.Millisecond):
+		}
+	}
+}
+
+// PruneLayers removes the unpacked layers that no container uses and keep
+// does not want (it is asked with a layer's diff ID, "sha256:<hex>"), with
+// the short links to them, and returns the bytes of their files. tabula
+// calls it once images are removed, with the layers of those left: as
+// Docker, it frees an image's layers with the image, or with its last
+// container when the image went first (rmi -f) and a prune follows.
+func (c *Containers) PruneLayers(ctx context.Context, keep func(diffID string) bool) (int64, error) {
+	snaps := &Snapshots{Root: c.Root}
+	dir := filepath.Join(snaps.layersDir(), "sha256")
+	if _, err := os.Stat(dir); errors.Is(err, os.ErrNotExist) {
+		return 0, nil // nothing was ever unpacked
+	}
+	lock, err := snaps.lock(ctx, unix.LOCK_EX)
+	if err != nil {
+		return 0, err
+	}
+	defer lock.Close()
+	// Containers being made have their records by now: they held the lock.
+	recs, err := c.List(ctx)
+	if err != nil {
+		return 0, fmt.Errorf("cannot tell which layers containers use, so none is pruned: %w", err)
+	}
+	used := map[string]bool{}
+	for _, r := range recs {
+		for _, d := range strings.Split(r.GraphDriver.Data["LowerDir"], ":") {
+			if t, err := os.Readlink(d); err == nil {
+				d = t // a short link
+			}
+			used[filepath.Base(d)] = true
+		}
+	}
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		return 0, err
+	}
+	var freed int64
+	for _, e := range ents {
+		if used[e.Name()] || keep("sha256:"+e.Name()) {
+			continue
+		}
+		p := filepath.Join(dir, e.Name())
+		n, err := layer.DiskUsage(ctx, p)
+		if err != nil {
+			return freed, err
+		}
+		// Renamed away first: a removal cut short leaves a temporary
+		// directory (CleanTemp's), never a layer with files missing that
+		// the next container would take as whole.
+		gone := filepath.Join(snaps.layersDir(), ".tmp-"+e.Name()+"-pruned")
+		os.RemoveAll(gone)
+		if err := os.Rename(p, gone); err != nil {
+			return freed, err
+		}
+		if err := os.RemoveAll(gone); err != nil {
+			return freed, err
+		}
+		freed += n
+	}
+	snaps.removeDeadLinks()
+	return freed, nil
+}
+
+// removeDeadLinks removes the short links whose layers are gone.
+func (s *Snapshots) removeDeadLinks() {
+	ldir := filepath.Join(s.Root, "l")
+	ents, _ := os.ReadDir(ldir)
+	for _, e := range ents {
+		p := filepath.Join(ldir, e.Name())
+		if _, err := os.Stat(p); errors.Is(err, os.ErrNotExist) {
+			os.Remove(p)
 		}
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/sha256"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -17,7 +18,10 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/mutate"
 	"github.com/google/go-containerregistry/pkg/v1/random"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/tabula-dev/tabula/internal/testenv"
+	"github.com/tabula-dev/tabula/layer"
 )
 
 // TestUnpackConcurrent: runs of the same image at once unpack each layer
@@ -203,5 +207,82 @@ func TestShortLinksClash(t *testing.T) {
 	}
 	if links[0] == links[1] || links[0] != links[2] {
 		t.Errorf("links %v: want distinct links for distinct layers, one for the same", links)
+	}
+}
+
+// TestPruneLayers: unpacked layers go unless keep wants them or a container
+// uses them (its record names them, through a short link too); the short
+// links left dangling go with them; a container being made (the shared
+// lock ImageSource takes, until its record is saved) holds off a prune.
+func TestPruneLayers(t *testing.T) {
+	testenv.RequireRoot(t)
+	ctx := context.Background()
+	img, err := random.Image(4<<10, 4)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := &Containers{Root: t.TempDir()}
+	s := &Snapshots{Root: c.Root}
+	dirs, err := s.View(ctx, img)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kept, linked, used, unused := dirs[0], dirs[1], dirs[2], dirs[3]
+	links, err := s.shortLinks([]string{linked, unused})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := newRecord(t, c, "user")
+	r.GraphDriver = GraphDriver{Name: "overlay", Data: map[string]string{"LowerDir": used + ":" + links[0]}}
+	if err := c.Save(r); err != nil {
+		t.Fatal(err)
+	}
+	keep := func(diffID string) bool { return diffID == "sha256:"+filepath.Base(kept) }
+
+	// A container being made: its layers stay whatever the records say.
+	making, err := s.lock(ctx, unix.LOCK_SH)
+	if err != nil {
+		t.Fatal(err)
+	}
+	canceled, cancel := context.WithCancel(ctx)
+	cancel()
+	if _, err := c.PruneLayers(canceled, keep); !errors.Is(err, context.Canceled) {
+		t.Errorf("a prune while a container is made: %v, want to wait until its context ends", err)
+	}
+	if _, err := os.Stat(unused); err != nil {
+		t.Errorf("a prune that could not lock removed a layer: %v", err)
+	}
+	making.Close()
+
+	size, err := layer.DiskUsage(ctx, unused)
+	if err != nil || size == 0 {
+		t.Fatalf("the unused layer holds %d bytes: %v", size, err)
+	}
+	freed, err := c.PruneLayers(ctx, keep)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, d := range []string{kept, linked, used} {
+		if _, err := os.Stat(d); err != nil {
+			t.Errorf("layer %s went: %v", filepath.Base(d), err)
+		}
+	}
+	if _, err := os.Stat(unused); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("the unused layer is still there: %v", err)
+	}
+	if freed != size {
+		t.Errorf("freed %d bytes, want the unused layer's %d", freed, size)
+	}
+	if _, err := os.Lstat(links[1]); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("the short link to the pruned layer is still there: %v", err)
+	}
+	if _, err := os.Lstat(links[0]); err != nil {
+		t.Errorf("the short link a container uses went: %v", err)
+	}
+	ents, _ := os.ReadDir(s.layersDir())
+	for _, e := range ents {
+		if strings.HasPrefix(e.Name(), ".tmp-") {
+			t.Errorf("temporary %s left behind", e.Name())
+		}
 	}
 }

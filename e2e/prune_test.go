@@ -1,8 +1,10 @@
 package e2e
 
 import (
+	"encoding/json"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 )
@@ -78,4 +80,67 @@ func countFiles(t *testing.T, dir string) int {
 		return nil
 	})
 	return n
+}
+
+// TestPruneLayers: the layers unpacked for containers go with the last
+// image and container that use them, as Docker's do: rmi frees an unused
+// image's, a container keeps its image's (rmi -f untags it only) until it
+// is removed and a prune follows.
+func TestPruneLayers(t *testing.T) {
+	e := runEnv(t)
+	unpacked := func(image string) []string {
+		t.Helper()
+		var ids []string
+		if err := json.Unmarshal([]byte(e.ok("image", "inspect", "--format", "{{json .RootFS.Layers}}", image)), &ids); err != nil || len(ids) == 0 {
+			t.Fatalf("the layers of %s: %v", image, err)
+		}
+		var dirs []string
+		for _, id := range ids {
+			dirs = append(dirs, filepath.Join(e.root, "layers", strings.Replace(id, ":", "/", 1)))
+		}
+		return dirs
+	}
+	exist := func(dirs []string) bool {
+		t.Helper()
+		n := 0
+		for _, d := range dirs {
+			if _, err := os.Stat(d); err == nil {
+				n++
+			}
+		}
+		if n != 0 && n != len(dirs) {
+			t.Fatalf("%d of the layers %v are there", n, dirs)
+		}
+		return n > 0
+	}
+	hello, sleep := unpacked("hello"), unpacked("sleep")
+	e.ok("run", "--rm", "hello")
+	e.ok("run", "-d", "--name", "up", "sleep")
+	if !exist(hello) || !exist(sleep) {
+		t.Fatal("running hello and sleep did not unpack their layers")
+	}
+	if df := e.ok("system", "df"); !regexp.MustCompile(`(?m)^Layers +2 `).MatchString(df) {
+		t.Errorf("system df counts other than 2 unpacked layers:\n%s", df)
+	}
+
+	e.ok("rmi", "hello")
+	if exist(hello) {
+		t.Error("rmi left the unused image's unpacked layers")
+	}
+	e.ok("rmi", "-f", "sleep")
+	e.ok("system", "prune", "-a")
+	if !exist(sleep) {
+		t.Fatal("the layers of a running container's image went with the image's name")
+	}
+	e.ok("rm", "-f", "up")
+	if out := e.ok("system", "prune", "-a"); !strings.Contains(out, "Total reclaimed space") || strings.Contains(out, "reclaimed space: 0B") {
+		t.Errorf("system prune -a freed nothing:\n%s", out)
+	}
+	if exist(sleep) {
+		t.Error("system prune left the layers of an image and container both gone")
+	}
+	e.assertNothingLeft("")
+	if ents, _ := os.ReadDir(filepath.Join(e.root, "layers")); len(ents) > 2 { // base-1, sha256
+		t.Errorf("left in the layers directory: %v", ents)
+	}
 }

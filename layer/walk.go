@@ -5,6 +5,9 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
 )
 
 // Walk calls fn for each entry of the uncompressed tar stream r, with the
@@ -48,4 +51,28 @@ func ContentSize(ctx context.Context, r io.Reader) (int64, error) {
 		return 0, err
 	}
 	return n, nil
+}
+
+// DiskUsage sums the sizes of the regular files under dir, as Docker counts
+// an image's or a layer's size; a missing dir holds nothing.
+func DiskUsage(ctx context.Context, dir string) (int64, error) {
+	var n int64
+	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			if os.IsNotExist(err) {
+				return nil
+			}
+			return err
+		}
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		if d.Type().IsRegular() {
+			if fi, err := d.Info(); err == nil {
+				n += fi.Size()
+			}
+		}
+		return nil
+	})
+	return n, err
 }

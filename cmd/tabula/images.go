@@ -628,6 +628,9 @@ func newImageRmCmd(g *globalOptions, use string) *cobra.Command {
 					errs = append(errs, err)
 				}
 			}
+			if _, err := pruneLayers(cmd.Context(), g, st); err != nil {
+				errs = append(errs, err)
+			}
 			return errors.Join(errs...)
 		},
 	}
@@ -636,6 +639,35 @@ func newImageRmCmd(g *globalOptions, use string) *cobra.Command {
 	}
 	cmd.Flags().BoolVarP(&force, "force", "f", false, "remove an image with several names by ID, and all its names; untag or remove an image that containers use")
 	return cmd
+}
+
+// pruneLayers frees the layers unpacked for containers that neither an
+// image left in st nor a container uses, and returns their size. While an
+// image cannot be read, its layers are unknown, and none is freed.
+func pruneLayers(ctx context.Context, g *globalOptions, st *store.Store) (int64, error) {
+	entries, err := st.List(ctx)
+	if err != nil {
+		var le *store.ListError
+		if errors.As(err, &le) {
+			return 0, nil
+		}
+		return 0, err
+	}
+	keep := map[string]bool{}
+	for _, e := range entries {
+		img, err := st.Image(ctx, e.Manifest.Digest.String())
+		if err != nil {
+			return 0, err
+		}
+		cf, err := img.ConfigFile()
+		if err != nil {
+			return 0, err
+		}
+		for _, d := range cf.RootFS.DiffIDs {
+			keep[d.String()] = true
+		}
+	}
+	return containersOf(g).PruneLayers(ctx, func(diffID string) bool { return keep[diffID] })
 }
 
 // imageUsers returns the function that tells the store which containers use
@@ -877,6 +909,11 @@ func pruneImages(ctx context.Context, g *globalOptions, st *store.Store, all boo
 	if err != nil {
 		return err
 	}
+	unpacked, err := pruneLayers(ctx, g, st)
+	if err != nil {
+		return err
+	}
+	freed += unpacked
 	if len(lines) > 0 {
 		fmt.Fprintln(stdout, "Deleted Images:")
 		for _, l := range lines {

@@ -4,12 +4,13 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"io/fs"
 	"os"
 	"path/filepath"
 	"text/tabwriter"
 
 	"github.com/spf13/cobra"
+
+	"github.com/tabula-dev/tabula/layer"
 )
 
 func init() {
@@ -61,29 +62,6 @@ printed on its own line and the command exits 1.`,
 	}
 }
 
-// diskUsage sums the sizes of the regular files under dir.
-func diskUsage(ctx context.Context, dir string) (int64, error) {
-	var n int64
-	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
-		if err != nil {
-			if os.IsNotExist(err) {
-				return nil
-			}
-			return err
-		}
-		if err := ctx.Err(); err != nil {
-			return err
-		}
-		if d.Type().IsRegular() {
-			if fi, err := d.Info(); err == nil {
-				n += fi.Size()
-			}
-		}
-		return nil
-	})
-	return n, err
-}
-
 func newSystemDfCmd(g *globalOptions) *cobra.Command {
 	return &cobra.Command{
 		Use:   "df",
@@ -110,23 +88,24 @@ func runSystemDf(ctx context.Context, g *globalOptions, stdout, stderr io.Writer
 			dangling++
 		}
 	}
-	imagesSize, err := diskUsage(ctx, st.Dir())
+	imagesSize, err := layer.DiskUsage(ctx, st.Dir())
 	if err != nil {
 		return err
 	}
 	tw := tabwriter.NewWriter(stdout, 10, 1, 3, ' ', 0)
 	fmt.Fprintln(tw, "TYPE\tTOTAL\tDANGLING\tSIZE")
 	fmt.Fprintf(tw, "Images\t%d\t%d\t%s\n", len(entries), dangling, humanSize(imagesSize))
-	for _, d := range []struct{ name, dir string }{
-		{"Layers", "layers"}, {"Containers", "containers"}, {"Build Cache", "cache"},
+	// Layers are those unpacked for containers, each a directory of
+	// layers/sha256; the rest, one entry each.
+	for _, d := range []struct{ name, dir, entries string }{
+		{"Layers", "layers", "layers/sha256"}, {"Containers", "containers", "containers"}, {"Build Cache", "cache", "cache"},
 	} {
-		p := filepath.Join(g.root, d.dir)
-		n, err := diskUsage(ctx, p)
+		n, err := layer.DiskUsage(ctx, filepath.Join(g.root, d.dir))
 		if err != nil {
 			return err
 		}
 		count := 0
-		if des, err := os.ReadDir(p); err == nil {
+		if des, err := os.ReadDir(filepath.Join(g.root, d.entries)); err == nil {
 			count = len(des)
 		}
 		fmt.Fprintf(tw, "%s\t%d\t\t%s\n", d.name, count, humanSize(n))
@@ -175,7 +154,7 @@ func newBuilderPruneCmd(g *globalOptions) *cobra.Command {
 // build running meanwhile finds an empty cache rather than half of one.
 func pruneBuildCache(ctx context.Context, g *globalOptions, stdout io.Writer) error {
 	dir := filepath.Join(g.root, "cache")
-	n, err := diskUsage(ctx, dir)
+	n, err := layer.DiskUsage(ctx, dir)
 	if err != nil {
 		return err
 	}
