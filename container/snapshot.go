@@ -219,7 +219,7 @@ func (s *Snapshots) CleanTemp(age time.Duration) {
 
 // lock locks the layers directory: shared (unix.LOCK_SH) while a container
 // is made from its layers, from View until the container's record names
-// them (Record.releaseLayers); exclusive (unix.LOCK_EX) while unused layers
+// them (its first Containers.Save); exclusive (unix.LOCK_EX) while unused layers
 // are pruned, so that none goes from under a container being made. The
 // lock is the returned file's: closing it, or the process's end, releases
 // it. Waiting for an exclusive lock ends with ctx.

@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
+	"syscall"
 	"testing"
 )
 
@@ -123,9 +124,34 @@ func TestPruneLayers(t *testing.T) {
 		t.Errorf("system df counts other than 2 unpacked layers:\n%s", df)
 	}
 
+	// While a container is being made (it holds the layers directory
+	// locked), rmi leaves the layers for later rather than wait long.
+	making, err := os.Open(filepath.Join(e.root, "layers"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := syscall.Flock(int(making.Fd()), syscall.LOCK_SH); err != nil {
+		t.Fatal(err)
+	}
 	e.ok("rmi", "hello")
+	if !exist(hello) {
+		t.Error("rmi removed layers while a container was being made")
+	}
+	making.Close()
+	e.ok("image", "prune")
 	if exist(hello) {
+		t.Error("image prune left the unused image's unpacked layers")
+	}
+	probe := unpacked("bare")
+	e.ok("run", "--rm", "bare", "exit", "0")
+	e.ok("rmi", "bare")
+	if exist(probe) {
 		t.Error("rmi left the unused image's unpacked layers")
+	}
+	e.ok("tag", "sleep", "sleep2")
+	e.ok("rmi", "sleep2")
+	if !exist(sleep) {
+		t.Error("rmi of a name removed the layers of the image, which has another")
 	}
 	e.ok("rmi", "-f", "sleep")
 	e.ok("system", "prune", "-a")

@@ -628,7 +628,12 @@ func newImageRmCmd(g *globalOptions, use string) *cobra.Command {
 					errs = append(errs, err)
 				}
 			}
-			if _, err := pruneLayers(cmd.Context(), g, st); err != nil {
+			// The layers unpacked for the images removed go too, unless a
+			// container being made (unpacking a large image, say) keeps
+			// them locked for long: the next rmi or prune frees them then.
+			ctx, cancel := context.WithTimeout(cmd.Context(), 2*time.Second)
+			defer cancel()
+			if _, err := pruneLayers(ctx, g, st); err != nil && !errors.Is(err, context.DeadlineExceeded) {
 				errs = append(errs, err)
 			}
 			return errors.Join(errs...)
