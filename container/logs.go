@@ -23,6 +23,7 @@ type LogOptions struct {
 	Follow     bool
 	Tail       int // < 0: all
 	Timestamps bool
+	Since      time.Time // the entries logged at or after it; zero: all
 }
 
 // Logs writes container rec's log to stdout and stderr by stream; with
@@ -37,11 +38,7 @@ func (c *Containers) Logs(ctx context.Context, rec *Record, stdout, stderr io.Wr
 		return err
 	}
 	defer f.Close()
-	emit := func(line []byte) {
-		var e LogEntry
-		if json.Unmarshal(line, &e) != nil {
-			return
-		}
+	emit := func(e LogEntry) {
 		w := stdout
 		if e.Stream == "stderr" {
 			w = stderr
@@ -55,21 +52,24 @@ func (c *Containers) Logs(ctx context.Context, rec *Record, stdout, stderr io.Wr
 	br := bufio.NewReader(f)
 	var pending []byte
 	readAvailable := func(tail int) {
-		var lines [][]byte
+		var entries []LogEntry
 		for {
 			b, err := br.ReadBytes('\n')
 			pending = append(pending, b...)
 			if err != nil {
 				break
 			}
-			lines = append(lines, pending)
+			var e LogEntry
+			if json.Unmarshal(bytes.TrimRight(pending, "\n"), &e) == nil && !e.Time.Before(opts.Since) {
+				entries = append(entries, e)
+			}
 			pending = nil
 		}
-		if tail >= 0 && len(lines) > tail {
-			lines = lines[len(lines)-tail:]
+		if tail >= 0 && len(entries) > tail {
+			entries = entries[len(entries)-tail:]
 		}
-		for _, l := range lines {
-			emit(bytes.TrimRight(l, "\n"))
+		for _, e := range entries {
+			emit(e)
 		}
 	}
 	readAvailable(opts.Tail)

@@ -302,22 +302,71 @@ func (c *Containers) StartDetached(ctx context.Context, rec *Record) error {
 		c.removeAll(context.WithoutCancel(ctx), rec)
 		return startFailure(fmt.Errorf("container %s: write its config.json: %w", shortID(rec.ID), err))
 	}
-	if err := c.Save(rec); err != nil { // the monitor loads it
-		c.removeAll(context.WithoutCancel(ctx), rec)
+	return c.startMonitor(ctx, rec, false)
+}
+
+// Start starts an exited container again, detached, as docker start does:
+// its writable layer, configuration, name and log (appended to) are kept;
+// its process, namespaces and cgroup are new. A running container is left
+// as it is. When it cannot start, the container stays, exited, with the
+// reason in its state. Two starts of one container at once start it once.
+func (c *Containers) Start(ctx context.Context, rec *Record) error {
+	// The container's directory, locked, is what makes two starts one.
+	dir, err := sysfile.Open(c.Dir(rec.ID))
+	if err != nil {
+		return fmt.Errorf("container %s: %w", shortID(rec.ID), err)
+	}
+	defer dir.Close()
+	if err := unix.Flock(int(dir.Fd()), unix.LOCK_EX); err != nil {
+		return fmt.Errorf("container %s: lock it: %w", shortID(rec.ID), err)
+	}
+	if r, err := c.Load(rec.ID); err == nil {
+		rec = c.Refresh(ctx, r)
+	}
+	switch {
+	case rec.State.Status == StatusRunning:
+		return nil
+	case rec.State.Status != StatusExited:
+		return fmt.Errorf("container %s is %s, being started by another tabula: %w", shortID(rec.ID), rec.State.Status, errdefs.ErrFailedPrecondition)
+	case rec.GraphDriver.Name == "":
+		return fmt.Errorf("container %s: %s: %w", shortID(rec.ID), rec.State.Error, errdefs.ErrFailedPrecondition)
+	}
+	rec.State = State{Status: StatusCreated}
+	return c.startMonitor(ctx, rec, true)
+}
+
+// startMonitor hands rec's container to a new monitor process and returns
+// once the container runs. What a failure does depends on again: a new
+// container goes entirely (StartDetached), one started again stays,
+// exited (Start).
+func (c *Containers) startMonitor(ctx context.Context, rec *Record, again bool) error {
+	failed := func(err error) error {
+		if again {
+			c.fail(rec, err)
+		} else {
+			c.removeAll(context.WithoutCancel(ctx), rec)
+		}
 		return startFailure(err)
+	}
+	if err := c.Save(rec); err != nil { // the monitor loads it
+		return failed(err)
 	}
 	exe, err := os.Executable()
 	if err != nil {
-		return startFailure(err)
+		return failed(err)
 	}
 	r, w, err := os.Pipe()
 	if err != nil {
-		return startFailure(err)
+		return failed(err)
 	}
 	defer r.Close()
+	args := []string{MonitorName, c.Root, rec.ID}
+	if again {
+		args = append(args, monitorAgain)
+	}
 	cmd := &exec.Cmd{
 		Path: exe,
-		Args: []string{MonitorName, c.Root, rec.ID},
+		Args: args,
 		// The monitor allocates next to nothing once running (copyLogs):
 		// no collector, with a memory limit as the safety net.
 		Env:         []string{"GOMAXPROCS=1", "GOGC=off", "GOMEMLIMIT=16MiB"},
@@ -326,8 +375,7 @@ func (c *Containers) StartDetached(ctx context.Context, rec *Record) error {
 	}
 	if err := cmd.Start(); err != nil {
 		w.Close()
-		c.removeAll(context.WithoutCancel(ctx), rec)
-		return startFailure(err)
+		return failed(err)
 	}
 	w.Close()
 	b, _ := io.ReadAll(r)
@@ -338,11 +386,14 @@ func (c *Containers) StartDetached(ctx context.Context, rec *Record) error {
 	cmd.Wait() // the monitor cleaned up before it exited
 	var rep monitorReport
 	if json.Unmarshal(b, &rep) != nil || rep.Message == "" {
-		rep = monitorReport{Code: 125, Message: fmt.Sprintf("the monitor of container %s died before it started (%s)", shortID(rec.ID), cmd.ProcessState)}
-		c.removeAll(context.WithoutCancel(ctx), rec)
+		return failed(fmt.Errorf("the monitor of container %s died before it started (%s)", shortID(rec.ID), cmd.ProcessState))
 	}
 	return &ExitError{Code: rep.Code, Err: errors.New(rep.Message)}
 }
+
+// monitorAgain, a monitor's last argument, says that the container was
+// started before (Start): should it fail to start now, it stays.
+const monitorAgain = "again"
 
 // Monitor is the body of a detached container's monitor process. It makes
 // itself the child subreaper, lets a starter process (Starter) create and
@@ -351,7 +402,8 @@ func (c *Containers) StartDetached(ctx context.Context, rec *Record) error {
 // its exit. args are the root and the container ID.
 func Monitor(args []string) int {
 	report := os.NewFile(3, "report")
-	if len(args) != 2 {
+	again := len(args) == 3 && args[2] == monitorAgain
+	if len(args) != 2 && !again {
 		return 2
 	}
 	c := &Containers{Root: args[0]}
@@ -370,7 +422,12 @@ func Monitor(args []string) int {
 		}
 		json.NewEncoder(report).Encode(monitorReport{Code: code, Message: err.Error()})
 		report.Close()
-		c.removeAll(ctx, rec)
+		if again {
+			rec.State = State{Status: StatusExited, ExitCode: code, Error: err.Error(), FinishedAt: time.Now().UTC()}
+			c.Save(rec)
+		} else {
+			c.removeAll(ctx, rec)
+		}
 		return 1
 	}
 	return 0

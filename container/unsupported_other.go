@@ -39,6 +39,7 @@ func (c *Containers) Kill(ctx context.Context, rec *Record, sig syscall.Signal) 
 func (c *Containers) Stop(ctx context.Context, rec *Record, timeout time.Duration) error {
 	return errNoContainers
 }
+func (c *Containers) Start(ctx context.Context, rec *Record) error { return errNoContainers }
 func (c *Containers) Remove(ctx context.Context, rec *Record, force bool) error {
 	return errNoContainers
 }

@@ -22,10 +22,10 @@ import (
 
 func init() {
 	commandGroups = append(commandGroups, commandGroup{
-		names: []string{"ps", "logs", "stop", "kill", "rm", "wait", "inspect", "exec", "container"},
+		names: []string{"ps", "logs", "start", "stop", "restart", "kill", "rm", "wait", "inspect", "exec", "container"},
 		add: func(root *cobra.Command, g *globalOptions) {
-			root.AddCommand(newPsCmd(g), newLogsCmd(g), newStopCmd(g), newKillCmd(g), newRmCmd(g),
-				newWaitCmd(g), newInspectContainerCmd(g), newExecCmd(g))
+			root.AddCommand(newPsCmd(g), newLogsCmd(g), newStartCmd(g), newStopCmd(g), newRestartCmd(g), newKillCmd(g),
+				newRmCmd(g), newWaitCmd(g), newInspectContainerCmd(g), newExecCmd(g))
 			ctr := &cobra.Command{
 				Use:   "container",
 				Short: "Manage containers",
@@ -34,8 +34,8 @@ func init() {
 			}
 			ls := newPsCmd(g)
 			ls.Use, ls.Aliases = "ls [flags]", []string{"list", "ps"}
-			ctr.AddCommand(ls, newLogsCmd(g), newStopCmd(g), newKillCmd(g), newRmCmd(g), newWaitCmd(g),
-				newInspectContainerCmd(g), newExecCmd(g), newContainerPruneCmd(g))
+			ctr.AddCommand(ls, newLogsCmd(g), newStartCmd(g), newStopCmd(g), newRestartCmd(g), newKillCmd(g), newRmCmd(g),
+				newWaitCmd(g), newInspectContainerCmd(g), newExecCmd(g), newContainerPruneCmd(g))
 			root.AddCommand(ctr)
 		},
 	})
@@ -200,13 +200,20 @@ func psStatus(r *container.Record, now time.Time) string {
 
 func newLogsCmd(g *globalOptions) *cobra.Command {
 	var o container.LogOptions
-	var tail string
+	var tail, since string
 	cmd := &cobra.Command{
 		Use:   "logs [flags] CONTAINER",
 		Short: "Print the logs of a container (its stdout and stderr, by stream)",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			o.Tail = -1
+			if since != "" {
+				t, err := parseSince(since, time.Now())
+				if err != nil {
+					return err
+				}
+				o.Since = t
+			}
 			if tail != "all" {
 				n, err := strconv.Atoi(tail)
 				if err != nil || n < 0 {
@@ -225,7 +232,36 @@ func newLogsCmd(g *globalOptions) *cobra.Command {
 	cmd.Flags().BoolVarP(&o.Follow, "follow", "f", false, "follow the log output")
 	cmd.Flags().StringVarP(&tail, "tail", "n", "all", "number of lines to show from the end")
 	cmd.Flags().BoolVarP(&o.Timestamps, "timestamps", "t", false, "show timestamps")
+	cmd.Flags().StringVar(&since, "since", "", "show the logs since a time (2026-01-02T15:04:05Z, a Unix time) or for a while (10m)")
 	return cmd
+}
+
+// parseSince reads a logs --since value as Docker does: a duration back
+// from now (10m, 1h30m), an RFC 3339 time with or without its zone (then
+// UTC), a date, or a Unix time in seconds with an optional fraction.
+func parseSince(v string, now time.Time) (time.Time, error) {
+	if d, err := time.ParseDuration(v); err == nil {
+		return now.Add(-d), nil
+	}
+	for _, layout := range []string{time.RFC3339Nano, "2006-01-02T15:04:05.999999999", "2006-01-02T15:04", "2006-01-02"} {
+		if t, err := time.Parse(layout, v); err == nil {
+			return t, nil
+		}
+	}
+	if secs, frac, _ := strings.Cut(v, "."); secs != "" {
+		if sec, err := strconv.ParseInt(secs, 10, 64); err == nil {
+			var nsec int64
+			if frac != "" {
+				f, err := strconv.ParseUint((frac + "000000000")[:9], 10, 64)
+				if err != nil {
+					return time.Time{}, fmt.Errorf("--since %q: not a time: %w", v, errdefs.ErrInvalidArgument)
+				}
+				nsec = int64(f)
+			}
+			return time.Unix(sec, nsec), nil
+		}
+	}
+	return time.Time{}, fmt.Errorf("--since %q: want a duration (10m), an RFC 3339 time or a Unix time: %w", v, errdefs.ErrInvalidArgument)
 }
 
 // eachContainer runs fn on every named container, printing the name of each
@@ -245,6 +281,77 @@ func eachContainer(cmd *cobra.Command, g *globalOptions, refs []string, fn func(
 		fmt.Fprintln(cmd.OutOrStdout(), ref)
 	}
 	return errors.Join(errs...)
+}
+
+func newStartCmd(g *globalOptions) *cobra.Command {
+	var attach bool
+	cmd := &cobra.Command{
+		Use:   "start [flags] CONTAINER...",
+		Short: "Start stopped containers again, with their writable layer, detached (-a: attached to one)",
+		Args:  cobra.MinimumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if !attach {
+				return eachContainer(cmd, g, args, func(c *container.Containers, r *container.Record) error {
+					return c.Start(cmd.Context(), r)
+				})
+			}
+			if len(args) > 1 {
+				return fmt.Errorf("start -a takes one container, not %d: %w", len(args), errdefs.ErrInvalidArgument)
+			}
+			return startAttached(cmd, containersOf(g), args[0])
+		},
+	}
+	cmd.Flags().BoolVarP(&attach, "attach", "a", false, "print the container's output until it exits, and exit with its code")
+	return cmd
+}
+
+// startAttached starts container ref again and prints what it writes from
+// then on, until it exits; its exit code becomes tabula's.
+func startAttached(cmd *cobra.Command, c *container.Containers, ref string) error {
+	ctx := cmd.Context()
+	rec, err := c.Lookup(ctx, ref)
+	if err != nil {
+		return err
+	}
+	since := time.Now()
+	if err := c.Start(ctx, rec); err != nil {
+		return err
+	}
+	o := container.LogOptions{Follow: true, Tail: -1, Since: since}
+	if err := c.Logs(ctx, rec, cmd.OutOrStdout(), cmd.ErrOrStderr(), o); err != nil {
+		return err
+	}
+	code, err := c.Wait(ctx, rec)
+	if err != nil {
+		return err
+	}
+	if code != 0 {
+		return &container.ExitError{Code: code}
+	}
+	return nil
+}
+
+func newRestartCmd(g *globalOptions) *cobra.Command {
+	var timeout int
+	cmd := &cobra.Command{
+		Use:   "restart [flags] CONTAINER...",
+		Short: "Stop containers (the stop signal, then SIGKILL after the timeout) and start them again",
+		Args:  cobra.MinimumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return eachContainer(cmd, g, args, func(c *container.Containers, r *container.Record) error {
+				t := r.Config.StopTimeout
+				if cmd.Flags().Changed("time") {
+					t = timeout
+				}
+				if err := c.Stop(cmd.Context(), r, time.Duration(t)*time.Second); err != nil {
+					return err
+				}
+				return c.Start(cmd.Context(), r)
+			})
+		},
+	}
+	cmd.Flags().IntVarP(&timeout, "time", "t", 10, "seconds to wait before killing the container")
+	return cmd
 }
 
 func newStopCmd(g *globalOptions) *cobra.Command {

@@ -15,7 +15,7 @@ import (
 
 func main() {
 	if len(os.Args) < 2 {
-		fmt.Println("probe: uid | env | pwd | cat FILE | write FILE | ls DIR | exit N | trap | alloc MB | spawn N | sleep")
+		fmt.Println("probe: uid | env | pwd | cat FILE | write FILE | ls DIR | exit N | count FILE | trap | alloc MB | spawn N | sleep")
 		return
 	}
 	args := os.Args[2:]
@@ -106,6 +106,15 @@ func main() {
 		fmt.Print("unended")
 	case "exit":
 		n, _ := strconv.Atoi(args[0])
+		os.Exit(n)
+	case "count":
+		// count FILE: the number in FILE (0 when missing) plus one, written
+		// back, printed and the exit code: which run of the container this is.
+		b, _ := os.ReadFile(args[0])
+		n, _ := strconv.Atoi(strings.TrimSpace(string(b)))
+		n++
+		check(os.WriteFile(args[0], []byte(strconv.Itoa(n)), 0o644))
+		fmt.Printf("run %d\n", n)
 		os.Exit(n)
 	case "trap":
 		c := make(chan os.Signal, 1)
