@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
@@ -16,6 +15,7 @@ import (
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 
 	"github.com/tabula-dev/tabula/errdefs"
+	"github.com/tabula-dev/tabula/layer"
 )
 
 // ingestGrace is how old a temporary file must be before GC removes it.
@@ -186,7 +186,7 @@ func (s *Store) GC(ctx context.Context) (int64, error) {
 				if err != nil || !ok {
 					continue
 				}
-				n, _ := diskUsage(p)
+				n, _ := layer.DiskUsage(ctx, p)
 				if os.RemoveAll(p) == nil {
 					freed += n
 				}
@@ -243,20 +243,4 @@ func (s *Store) mark(d v1.Descriptor, live map[string]bool, depth int) error {
 		live[l.Digest.Hex] = true
 	}
 	return nil
-}
-
-func diskUsage(dir string) (int64, error) {
-	var n int64
-	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		if d.Type().IsRegular() {
-			if fi, err := d.Info(); err == nil {
-				n += fi.Size()
-			}
-		}
-		return nil
-	})
-	return n, err
 }

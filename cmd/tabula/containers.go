@@ -331,11 +331,21 @@ func startAttached(cmd *cobra.Command, c *container.Containers, ref string) erro
 	return nil
 }
 
+func newStopCmd(g *globalOptions) *cobra.Command {
+	return newStopLikeCmd(g, "stop", "Stop containers: the stop signal, then SIGKILL after the timeout", false)
+}
+
 func newRestartCmd(g *globalOptions) *cobra.Command {
+	return newStopLikeCmd(g, "restart", "Stop containers (the stop signal, then SIGKILL after the timeout) and start them again", true)
+}
+
+// newStopLikeCmd is stop, or with restart set restart, which then starts
+// each container again.
+func newStopLikeCmd(g *globalOptions, use, short string, restart bool) *cobra.Command {
 	var timeout int
 	cmd := &cobra.Command{
-		Use:   "restart [flags] CONTAINER...",
-		Short: "Stop containers (the stop signal, then SIGKILL after the timeout) and start them again",
+		Use:   use + " [flags] CONTAINER...",
+		Short: short,
 		Args:  cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return eachContainer(cmd, g, args, func(c *container.Containers, r *container.Record) error {
@@ -343,30 +353,10 @@ func newRestartCmd(g *globalOptions) *cobra.Command {
 				if cmd.Flags().Changed("time") {
 					t = timeout
 				}
-				if err := c.Stop(cmd.Context(), r, time.Duration(t)*time.Second); err != nil {
+				if err := c.Stop(cmd.Context(), r, time.Duration(t)*time.Second); err != nil || !restart {
 					return err
 				}
 				return c.Start(cmd.Context(), r)
-			})
-		},
-	}
-	cmd.Flags().IntVarP(&timeout, "time", "t", 10, "seconds to wait before killing the container")
-	return cmd
-}
-
-func newStopCmd(g *globalOptions) *cobra.Command {
-	var timeout int
-	cmd := &cobra.Command{
-		Use:   "stop [flags] CONTAINER...",
-		Short: "Stop containers: the stop signal, then SIGKILL after the timeout",
-		Args:  cobra.MinimumNArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			return eachContainer(cmd, g, args, func(c *container.Containers, r *container.Record) error {
-				t := r.Config.StopTimeout
-				if cmd.Flags().Changed("time") {
-					t = timeout
-				}
-				return c.Stop(cmd.Context(), r, time.Duration(t)*time.Second)
 			})
 		},
 	}
