@@ -51,6 +51,9 @@ type Options struct {
 	Interactive bool
 	Detach      bool
 	Remove      bool
+	// Create makes the container for a later Start (tabula create):
+	// Detach too, as a monitor will run it.
+	Create bool
 	// ConsoleSize is the size of the terminal -t gives, when known.
 	ConsoleSize *specs.Box
 }

@@ -361,8 +361,8 @@ func (c *Containers) Refresh(ctx context.Context, r *Record) *Record {
 	if r.State.Pid > 0 && c.processAlive(ctx, r.ID) {
 		return r
 	}
-	if r.State.Status == StatusCreated && r.State.Pid == 0 && alive(r.Monitor, r.MonitorStart) {
-		return r // its owner is still creating it
+	if r.State.Status == StatusCreated && r.State.Pid == 0 && (r.Monitor == 0 || alive(r.Monitor, r.MonitorStart)) {
+		return r // its owner is still creating it, or it waits for Start (tabula create)
 	}
 	// The process is gone. A live owner records the exit in a moment.
 	for i := 0; i < 20 && alive(r.Monitor, r.MonitorStart); i++ {

@@ -305,34 +305,98 @@ func (c *Containers) StartDetached(ctx context.Context, rec *Record) error {
 	return c.startMonitor(ctx, rec, false)
 }
 
-// Start starts an exited container again, detached, as docker start does:
-// its writable layer, configuration, name and log (appended to) are kept;
-// its process, namespaces and cgroup are new. A running container is left
-// as it is. When it cannot start, the container stays, exited, with the
-// reason in its state. Two starts of one container at once start it once.
+// Register stores a container Create made for a later Start, as docker
+// create does: nothing of it runs until then. Failing, it removes the
+// container.
+func (c *Containers) Register(ctx context.Context, rec *Record) error {
+	if err := rec.waitSpec(); err != nil {
+		c.removeAll(context.WithoutCancel(ctx), rec)
+		return startFailure(fmt.Errorf("container %s: write its config.json: %w", shortID(rec.ID), err))
+	}
+	rec.Monitor, rec.MonitorStart = 0, 0 // no owner: it waits
+	if err := c.Save(rec); err != nil {
+		c.removeAll(context.WithoutCancel(ctx), rec)
+		return startFailure(err)
+	}
+	return nil
+}
+
+// Start starts a container made by tabula create, or an exited one again,
+// detached, as docker start does: an exited container's writable layer,
+// configuration, name and log (appended to) are kept; its process,
+// namespaces and cgroup are new. A running container is left as it is.
+// When it cannot start, the container stays, exited, with the reason in
+// its state. Two starts of one container at once start it once.
 func (c *Containers) Start(ctx context.Context, rec *Record) error {
-	// The container's directory, locked, is what makes two starts one.
+	rec, start, unlock, err := c.claim(ctx, rec, 0, 0)
+	if err != nil {
+		return err
+	}
+	defer unlock() // until the monitor has made its claim
+	if !start {
+		return nil
+	}
+	return c.startMonitor(ctx, rec, true)
+}
+
+// StartAttached starts the container as Start does, but in the
+// foreground, as Run: stdio passed through, signals relayed, its exit
+// code returned (docker start -a). A running container is an error.
+func (c *Containers) StartAttached(ctx context.Context, rec *Record, stdio Stdio) (int, error) {
+	pid, start := selfStart()
+	rec, started, unlock, err := c.claim(ctx, rec, pid, start)
+	if err != nil {
+		return 0, err
+	}
+	unlock() // the claim is saved
+	if !started {
+		return 0, fmt.Errorf("container %s is running; tabula logs -f follows its output: %w", shortID(rec.ID), errdefs.ErrFailedPrecondition)
+	}
+	return c.Run(ctx, rec, stdio)
+}
+
+// claim makes rec's container, unless it runs, this process's to start:
+// its record says created, by the owner pid (started at start; 0 for a
+// monitor to come, whose record the caller saves). It reports whether the
+// container is to be started. The container's directory is locked until
+// unlock, which the caller calls once the claim is saved: the lock is
+// what makes two starts one, the second finding the first's claim.
+func (c *Containers) claim(ctx context.Context, rec *Record, pid int, start uint64) (_ *Record, _ bool, unlock func(), retErr error) {
 	dir, err := sysfile.Open(c.Dir(rec.ID))
 	if err != nil {
-		return fmt.Errorf("container %s: %w", shortID(rec.ID), err)
+		return nil, false, nil, fmt.Errorf("container %s: %w", shortID(rec.ID), err)
 	}
-	defer dir.Close()
+	defer func() {
+		if retErr != nil {
+			dir.Close()
+		}
+	}()
 	if err := unix.Flock(int(dir.Fd()), unix.LOCK_EX); err != nil {
-		return fmt.Errorf("container %s: lock it: %w", shortID(rec.ID), err)
+		return nil, false, nil, fmt.Errorf("container %s: lock it: %w", shortID(rec.ID), err)
 	}
+	unlock = func() { dir.Close() }
 	if r, err := c.Load(rec.ID); err == nil {
 		rec = c.Refresh(ctx, r)
 	}
 	switch {
 	case rec.State.Status == StatusRunning:
-		return nil
+		return rec, false, unlock, nil
+	case rec.State.Status == StatusCreated && rec.Monitor == 0:
+		// Made by tabula create: started for the first time.
 	case rec.State.Status != StatusExited:
-		return fmt.Errorf("container %s is %s, being started by another tabula: %w", shortID(rec.ID), rec.State.Status, errdefs.ErrFailedPrecondition)
+		return nil, false, nil, fmt.Errorf("container %s is %s, being started by another tabula: %w", shortID(rec.ID), rec.State.Status, errdefs.ErrFailedPrecondition)
 	case rec.GraphDriver.Name == "":
-		return fmt.Errorf("container %s: %s: %w", shortID(rec.ID), rec.State.Error, errdefs.ErrFailedPrecondition)
+		return nil, false, nil, fmt.Errorf("container %s: %s: %w", shortID(rec.ID), rec.State.Error, errdefs.ErrFailedPrecondition)
 	}
 	rec.State = State{Status: StatusCreated}
-	return c.startMonitor(ctx, rec, true)
+	rec.Monitor, rec.MonitorStart = pid, start
+	if pid != 0 {
+		// Seen by any other start as started by this process.
+		if err := c.Save(rec); err != nil {
+			return nil, false, nil, err
+		}
+	}
+	return rec, true, unlock, nil
 }
 
 // startMonitor hands rec's container to a new monitor process and returns

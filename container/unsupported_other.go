@@ -39,7 +39,11 @@ func (c *Containers) Kill(ctx context.Context, rec *Record, sig syscall.Signal) 
 func (c *Containers) Stop(ctx context.Context, rec *Record, timeout time.Duration) error {
 	return errNoContainers
 }
-func (c *Containers) Start(ctx context.Context, rec *Record) error { return errNoContainers }
+func (c *Containers) Start(ctx context.Context, rec *Record) error    { return errNoContainers }
+func (c *Containers) Register(ctx context.Context, rec *Record) error { return errNoContainers }
+func (c *Containers) StartAttached(ctx context.Context, rec *Record, stdio Stdio) (int, error) {
+	return 0, errNoContainers
+}
 func (c *Containers) Remove(ctx context.Context, rec *Record, force bool) error {
 	return errNoContainers
 }

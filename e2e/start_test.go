@@ -1,16 +1,22 @@
 package e2e
 
 import (
+	"bufio"
+	"io"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
+	"time"
 )
 
 // TestStart: start runs an exited container again with its writable layer,
 // name and log; -a prints its output and exits with its code; restart
 // stops and starts; a start that fails leaves the container exited with
-// the reason, and a later one can succeed.
+// the reason, and a later one can succeed; create makes a container that
+// only start runs.
 func TestStart(t *testing.T) {
 	e := runEnv(t)
 	// count /n counts the runs in the container's writable layer.
@@ -83,9 +89,62 @@ func TestStart(t *testing.T) {
 		t.Errorf("start once the source is back: %s", r)
 	}
 
+	// create makes a container that only start runs.
+	id := strings.TrimSpace(e.ok("create", "-u", "0", "--name", "k", "probe", "count", "/n"))
+	if out := e.ok("ps", "-a", "--filter", "status=created", "--format", "{{.Names}} {{.Status}}"); out != "k Created\n" {
+		t.Errorf("ps after create: %q", out)
+	}
+	if state := e.inspect("k")["State"].(map[string]any); state["Status"] != "created" || state["Pid"] != 0.0 || !strings.HasPrefix(id, e.inspect("k")["Id"].(string)[:12]) {
+		t.Errorf("inspect after create: %v (create printed %q)", state, id)
+	}
+	if r := e.run("start", "-a", "k"); r.code != 1 || r.stdout != "run 1\n" {
+		t.Errorf("start -a of a created container: %s", r)
+	}
+	e.ok("create", "--name", "gone", "probe", "exit", "0")
+	e.ok("rm", "gone")
+	e.ok("create", "--rm", "--name", "once", "probe", "exit", "0")
+	e.ok("start", "-a", "once")
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		if r := e.run("inspect", "once"); r.code != 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("a --rm container made by create stays after it exits")
+		}
+	}
+
+	// start -a is in the foreground, as run: signals reach the container,
+	// and a second start, detached, finds it running.
+	e.ok("create", "--name", "tr", "probe", "trap")
+	cmd := exec.Command(tabulaBin(), "--root", e.root, "start", "-a", "tr")
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	br := bufio.NewReader(out)
+	if l, err := br.ReadString('\n'); err != nil || l != "ready\n" {
+		cmd.Process.Kill()
+		t.Fatalf("start -a of trap: first line %q %v", l, err)
+	}
+	if out := e.ok("start", "tr"); out != "tr\n" {
+		t.Errorf("start of a container started by start -a: %q", out)
+	}
+	if r := e.run("start", "-a", "tr"); r.code != 125 || !strings.Contains(r.stderr, "is running") {
+		t.Errorf("start -a of a running container: %s", r)
+	}
+	cmd.Process.Signal(syscall.SIGTERM)
+	rest, _ := io.ReadAll(br)
+	cmd.Wait()
+	if string(rest) != "got terminated\n" || cmd.ProcessState.ExitCode() != 42 {
+		t.Errorf("start -a after SIGTERM: %q, exit %d; want got terminated, exit 42", rest, cmd.ProcessState.ExitCode())
+	}
+
 	if r := e.run("start", "-a", "c", "v"); r.code != 125 || !strings.Contains(r.stderr, "one container") {
 		t.Errorf("start -a of two: %s", r)
 	}
-	e.ok("rm", "-f", "c", "s", "v")
+	e.ok("rm", "-f", "c", "s", "v", "k", "tr")
 	e.assertNothingLeft("")
 }

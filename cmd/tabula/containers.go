@@ -284,44 +284,42 @@ func eachContainer(cmd *cobra.Command, g *globalOptions, refs []string, fn func(
 }
 
 func newStartCmd(g *globalOptions) *cobra.Command {
-	var attach bool
+	var attach, interactive bool
 	cmd := &cobra.Command{
 		Use:   "start [flags] CONTAINER...",
-		Short: "Start stopped containers again, with their writable layer, detached (-a: attached to one)",
+		Short: "Start created or stopped containers, with their writable layer, detached (-a: attached to one)",
 		Args:  cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if !attach {
+			if !attach && !interactive {
 				return eachContainer(cmd, g, args, func(c *container.Containers, r *container.Record) error {
 					return c.Start(cmd.Context(), r)
 				})
 			}
 			if len(args) > 1 {
-				return fmt.Errorf("start -a takes one container, not %d: %w", len(args), errdefs.ErrInvalidArgument)
+				return toolErr(fmt.Errorf("start -a takes one container, not %d: %w", len(args), errdefs.ErrInvalidArgument))
 			}
-			return startAttached(cmd, containersOf(g), args[0])
+			return toolErr(startAttached(cmd.Context(), containersOf(g), args[0], interactive))
 		},
 	}
-	cmd.Flags().BoolVarP(&attach, "attach", "a", false, "print the container's output until it exits, and exit with its code")
+	cmd.Flags().BoolVarP(&attach, "attach", "a", false, "run in the foreground: output passed through, signals relayed, its exit code tabula's")
+	cmd.Flags().BoolVarP(&interactive, "interactive", "i", false, "attached, with stdin too")
 	return cmd
 }
 
-// startAttached starts container ref again and prints what it writes from
-// then on, until it exits; its exit code becomes tabula's.
-func startAttached(cmd *cobra.Command, c *container.Containers, ref string) error {
-	ctx := cmd.Context()
+// startAttached starts container ref in the foreground, as run does, with
+// stdin when interactive.
+func startAttached(ctx context.Context, c *container.Containers, ref string, interactive bool) error {
+	sigs := container.CatchSignals()
+	defer sigs.Stop()
 	rec, err := c.Lookup(ctx, ref)
 	if err != nil {
 		return err
 	}
-	since := time.Now()
-	if err := c.Start(ctx, rec); err != nil {
-		return err
+	stdio := container.Stdio{Out: os.Stdout, Err: os.Stderr, Signals: sigs}
+	if interactive {
+		stdio.In = os.Stdin
 	}
-	o := container.LogOptions{Follow: true, Tail: -1, Since: since}
-	if err := c.Logs(ctx, rec, cmd.OutOrStdout(), cmd.ErrOrStderr(), o); err != nil {
-		return err
-	}
-	code, err := c.Wait(ctx, rec)
+	code, err := c.StartAttached(ctx, rec, stdio)
 	if err != nil {
 		return err
 	}

@@ -17,9 +17,9 @@ import (
 
 func init() {
 	commandGroups = append(commandGroups, commandGroup{
-		names: []string{"run", "debug"},
+		names: []string{"run", "create", "debug"},
 		add: func(root *cobra.Command, g *globalOptions) {
-			root.AddCommand(newRunCmd(g), newDebugCmd(g))
+			root.AddCommand(newRunCmd(g), newCreateCmd(g), newDebugCmd(g))
 		},
 	})
 }
@@ -37,23 +37,41 @@ func toolErr(err error) error {
 
 func newRunCmd(g *globalOptions) *cobra.Command {
 	o := &container.Options{}
+	cmd := newContainerCmd(o, "run [flags] IMAGE [COMMAND] [ARG...]", "Run a command in a new container",
+		func(cmd *cobra.Command) error { return runContainer(cmd.Context(), g, o) })
+	cmd.Flags().BoolVarP(&o.Detach, "detach", "d", false, "run in the background and print the container ID")
+	return cmd
+}
+
+func newCreateCmd(g *globalOptions) *cobra.Command {
+	o := &container.Options{}
+	return newContainerCmd(o, "create [flags] IMAGE [COMMAND] [ARG...]", "Create a container that tabula start runs",
+		func(cmd *cobra.Command) error {
+			o.Detach = true // started later, by a monitor
+			o.Create = true
+			return runContainer(cmd.Context(), g, o)
+		})
+}
+
+// newContainerCmd is run or create: the flags that shape a new container
+// into o, then do.
+func newContainerCmd(o *container.Options, use, short string, do func(cmd *cobra.Command) error) *cobra.Command {
 	var entrypoint string
 	cmd := &cobra.Command{
-		Use:   "run [flags] IMAGE [COMMAND] [ARG...]",
-		Short: "Run a command in a new container",
+		Use:   use,
+		Short: short,
 		Args:  cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			o.Image, o.Cmd = args[0], args[1:]
 			if cmd.Flags().Changed("entrypoint") {
 				o.Entrypoint = &entrypoint
 			}
-			return toolErr(runContainer(cmd.Context(), g, o))
+			return toolErr(do(cmd))
 		},
 	}
 	f := cmd.Flags()
 	f.SetInterspersed(false)
 	f.BoolVar(&o.Remove, "rm", false, "remove the container when it exits")
-	f.BoolVarP(&o.Detach, "detach", "d", false, "run in the background and print the container ID")
 	f.BoolVarP(&o.Interactive, "interactive", "i", false, "keep stdin open")
 	f.BoolVarP(&o.Tty, "tty", "t", false, "give the container a terminal")
 	f.StringVar(&o.Name, "name", "", "name of the container")
@@ -145,6 +163,13 @@ func startContainer(ctx context.Context, c *container.Containers, src *container
 	rec, err := c.Create(ctx, src, o, joined)
 	if err != nil {
 		return err
+	}
+	if o.Create {
+		if err := c.Register(ctx, rec); err != nil {
+			return err
+		}
+		fmt.Println(rec.ID)
+		return nil
 	}
 	if o.Detach {
 		if err := c.StartDetached(ctx, rec); err != nil {

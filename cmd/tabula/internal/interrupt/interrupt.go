@@ -3,13 +3,14 @@
 // process.
 //
 // Registering a signal with the Go runtime takes a round trip through its
-// signal thread, each. run, debug and exec also register the dozen signals
-// they relay to a container's process, which must be caught before the
-// process starts: registered from main, they kept `tabula run` waiting
-// about half a millisecond. This package's init starts the registration instead, so that
-// it overlaps the initialization of the packages that come after it (this
-// one imports nothing of tabula's, and is initialized early). Until a
-// command catches the relayed signals itself, they are ignored.
+// signal thread, each. run, debug, exec and start also register the dozen
+// signals they relay to a container's process, which must be caught before
+// the process starts: registered from main, they kept `tabula run` waiting
+// about half a millisecond. This package's init starts the registration
+// instead, so that it overlaps the initialization of the packages that come
+// after it (this one imports nothing of tabula's, and is initialized
+// early). Until a command catches the relayed signals itself, they are
+// ignored.
 package interrupt
 
 import (
@@ -22,8 +23,8 @@ import (
 	"syscall"
 )
 
-// Relayed are the signals run, debug and exec relay to the process they
-// start in a container (container.ForwardedSignals, which a test checks).
+// Relayed are the signals run, debug, exec and start -a relay to the
+// process they start in a container (container.ForwardedSignals, which a test checks).
 var Relayed = []os.Signal{
 	syscall.SIGHUP, syscall.SIGINT, syscall.SIGQUIT, syscall.SIGTERM, syscall.SIGUSR1, syscall.SIGUSR2,
 	syscall.SIGALRM, syscall.SIGCONT, syscall.SIGTSTP, syscall.SIGTTIN, syscall.SIGTTOU, syscall.SIGPWR,
@@ -67,7 +68,7 @@ func register(sigs []os.Signal) *registration {
 // SIGTERM, and the relayed ones for the commands that relay them.
 func Signals(args []string) []os.Signal {
 	sigs := []os.Signal{os.Interrupt, syscall.SIGTERM}
-	if name := CommandName(args); name == "run" || name == "debug" || name == "exec" {
+	if name := CommandName(args); name == "run" || name == "debug" || name == "exec" || name == "start" {
 		sigs = append(sigs, Relayed...)
 	}
 	return sigs

@@ -35,7 +35,7 @@ func TestSignals(t *testing.T) {
 	if got := Signals([]string{"build", "."}); !slices.Equal(got, base) {
 		t.Errorf("build: %v, want %v", got, base)
 	}
-	for _, cmd := range []string{"run", "debug", "exec"} {
+	for _, cmd := range []string{"run", "debug", "exec", "start"} {
 		if got := Signals([]string{"--root", "/x", cmd, "c"}); !slices.Equal(got, append(base, Relayed...)) {
 			t.Errorf("%s: %v, want SIGINT, SIGTERM and the relayed ones", cmd, got)
 		}
