@@ -102,6 +102,7 @@ func TestStart(t *testing.T) {
 	}
 	e.ok("create", "--name", "gone", "probe", "exit", "0")
 	e.ok("rm", "gone")
+
 	e.ok("create", "--rm", "--name", "once", "probe", "exit", "0")
 	e.ok("start", "-a", "once")
 	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(20 * time.Millisecond) {
@@ -146,5 +147,9 @@ func TestStart(t *testing.T) {
 		t.Errorf("start -a of two: %s", r)
 	}
 	e.ok("rm", "-f", "c", "s", "v", "k", "tr")
+	created := strings.TrimSpace(e.ok("create", "probe", "exit", "0"))
+	if out := e.ok("container", "prune"); !strings.Contains(out, created) {
+		t.Errorf("container prune left a created container: %q", out)
+	}
 	e.assertNothingLeft("")
 }

@@ -415,8 +415,9 @@ func pruneContainers(ctx context.Context, c *container.Containers, stdout io.Wri
 	var removed []string
 	var errs []error
 	for _, r := range recs {
-		if r.State.Status != container.StatusExited {
-			continue // running, or being created by another tabula
+		made := r.State.Status == container.StatusCreated && r.Monitor == 0 // by tabula create
+		if r.State.Status != container.StatusExited && !made {
+			continue // running, or being created or started by another tabula
 		}
 		if err := c.Remove(ctx, r, false); err != nil {
 			errs = append(errs, err)
