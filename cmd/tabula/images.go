@@ -24,12 +24,13 @@ import (
 	"github.com/tabula-dev/tabula/container"
 	"github.com/tabula-dev/tabula/errdefs"
 	"github.com/tabula-dev/tabula/layer"
+	"github.com/tabula-dev/tabula/registry"
 	"github.com/tabula-dev/tabula/store"
 )
 
 func init() {
 	commandGroups = append(commandGroups, commandGroup{
-		names: []string{"image", "images", "rmi", "tag", "save", "load"},
+		names: []string{"image", "images", "rmi", "tag", "save", "load", "pull", "push"},
 		add: func(root *cobra.Command, g *globalOptions) {
 			image := &cobra.Command{
 				Use:   "image",
@@ -40,8 +41,9 @@ func init() {
 			ls := newImagesCmd(g)
 			ls.Use, ls.Aliases = "ls [OPTIONS] [REPOSITORY[:TAG]]", []string{"list"}
 			image.AddCommand(ls, newImageInspectCmd(g), newImageHistoryCmd(g), newImageRmCmd(g, "rm"),
-				newTagCmd(g), newImageFilesCmd(g), newImagePruneCmd(g), newSaveCmd(g), newLoadCmd(g))
-			root.AddCommand(image, newImagesCmd(g), newImageRmCmd(g, "rmi"), newTagCmd(g), newSaveCmd(g), newLoadCmd(g))
+				newTagCmd(g), newImageFilesCmd(g), newImagePruneCmd(g), newSaveCmd(g), newLoadCmd(g), newPullCmd(g), newPushCmd(g))
+			root.AddCommand(image, newImagesCmd(g), newImageRmCmd(g, "rmi"), newTagCmd(g), newSaveCmd(g), newLoadCmd(g),
+				newPullCmd(g), newPushCmd(g))
 		},
 	})
 }
@@ -928,6 +930,68 @@ func pruneImages(ctx context.Context, g *globalOptions, st *store.Store, all boo
 	}
 	fmt.Fprintf(stdout, "Total reclaimed space: %s\n", humanSize(freed))
 	return nil
+}
+
+// --- pull / push ---
+
+func newPullCmd(g *globalOptions) *cobra.Command {
+	var platform string
+	var quiet bool
+	cmd := &cobra.Command{
+		Use:   "pull [flags] NAME[:TAG|@DIGEST]",
+		Short: "Fetch an image from a registry into the store (credentials from docker login)",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			o := registry.Options{Progress: cmd.OutOrStdout()}
+			if quiet {
+				o.Progress = nil
+			}
+			if platform != "" {
+				p, err := registry.ParsePlatform(platform)
+				if err != nil {
+					return err
+				}
+				o.Platform = p
+			}
+			st, err := openImageStore(g)
+			if err != nil {
+				return err
+			}
+			if _, err := registry.Pull(cmd.Context(), st, args[0], o); err != nil {
+				return err
+			}
+			if quiet {
+				fmt.Fprintln(cmd.OutOrStdout(), args[0])
+			}
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&platform, "platform", "", "the image of a multi-platform image to fetch, OS/ARCH[/VARIANT] (default linux and this machine's)")
+	cmd.Flags().BoolVarP(&quiet, "quiet", "q", false, "print only the image's name")
+	return cmd
+}
+
+func newPushCmd(g *globalOptions) *cobra.Command {
+	var quiet bool
+	cmd := &cobra.Command{
+		Use:   "push [flags] NAME[:TAG]",
+		Short: "Send an image of the store to the registry its name names (credentials from docker login)",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			o := registry.Options{Progress: cmd.OutOrStdout()}
+			if quiet {
+				o.Progress = nil
+			}
+			st, err := openImageStore(g)
+			if err != nil {
+				return err
+			}
+			_, err = registry.Push(cmd.Context(), st, args[0], o)
+			return err
+		},
+	}
+	cmd.Flags().BoolVarP(&quiet, "quiet", "q", false, "print nothing")
+	return cmd
 }
 
 // --- save / load ---
