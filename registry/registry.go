@@ -79,6 +79,9 @@ func Pull(ctx context.Context, st *store.Store, ref string, o Options) (v1.Descr
 	if err != nil {
 		return v1.Descriptor{}, fmt.Errorf("pull %q: %v; want NAME[:TAG] or NAME@DIGEST: %w", ref, err, errdefs.ErrInvalidArgument)
 	}
+	if r.Context().Name() == name.DefaultRegistry+"/library/scratch" {
+		return v1.Descriptor{}, fmt.Errorf("pull %s: scratch is a reserved name, not an image: FROM scratch starts a Dockerfile from nothing, and there is nothing to pull: %w", ref, errdefs.ErrInvalidArgument)
+	}
 	platform := DefaultPlatform()
 	if o.Platform != nil {
 		platform = *o.Platform

@@ -171,6 +171,11 @@ func TestErrors(t *testing.T) {
 	if _, err := Pull(ctx, st, "Not A/Reference", opts(nil)); !errors.Is(err, errdefs.ErrInvalidArgument) {
 		t.Errorf("pull of a bad reference: %v", err)
 	}
+	for _, ref := range []string{"scratch", "docker.io/library/scratch:latest"} {
+		if _, err := Pull(ctx, st, ref, opts(nil)); !errors.Is(err, errdefs.ErrInvalidArgument) || !strings.Contains(err.Error(), "reserved") {
+			t.Errorf("pull %s: %v", ref, err)
+		}
+	}
 	if _, err := Push(ctx, st, host+"/absent:v1", opts(nil)); !errors.Is(err, errdefs.ErrNotFound) {
 		t.Errorf("push of an image the store lacks: %v", err)
 	}
