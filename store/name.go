@@ -44,6 +44,10 @@ func NormalizeName(ref string) (string, error) {
 			// It would shadow an image ID, as Docker refuses too.
 			return "", fmt.Errorf("image name %q: a repository cannot be 64 hexadecimal digits, which reads as an image ID: %w", ref, errdefs.ErrInvalidArgument)
 		}
+		if repo == "scratch" {
+			// FROM scratch means no image; one named so would change that.
+			return "", fmt.Errorf("image name %q: scratch is a reserved name (FROM scratch starts from nothing): %w", ref, errdefs.ErrInvalidArgument)
+		}
 	} else {
 		repo = t.RegistryStr() + "/" + repo
 	}

@@ -80,6 +80,11 @@ func TestNormalizeName(t *testing.T) {
 		{strings.Repeat("ab", 32), ""},
 		{strings.Repeat("ab", 32) + ":v1", ""},
 		{strings.Repeat("ab", 31), strings.Repeat("ab", 31) + ":latest"},
+		{"scratch", ""},
+		{"scratch:v1", ""},
+		{"docker.io/library/scratch", ""},
+		{"org/scratch", "org/scratch:latest"},
+		{"localhost:5000/scratch", "localhost:5000/scratch:latest"},
 	} {
 		got, err := NormalizeName(tc.in)
 		if tc.want == "" {
