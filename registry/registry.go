@@ -13,6 +13,7 @@ import (
 	"io"
 	"net/http"
 	"runtime"
+	"sync"
 
 	"github.com/google/go-containerregistry/pkg/authn"
 	"github.com/google/go-containerregistry/pkg/name"
@@ -50,10 +51,20 @@ func (o *Options) remote(ctx context.Context) []remote.Option {
 	return opts
 }
 
-func (o *Options) say(format string, args ...any) {
-	if o.Progress != nil {
-		fmt.Fprintf(o.Progress, format+"\n", args...)
+// progress prints Docker's lines to w (none when nil), one at a time:
+// layers move on several goroutines.
+type progress struct {
+	mu sync.Mutex
+	w  io.Writer
+}
+
+func (p *progress) say(format string, args ...any) {
+	if p.w == nil {
+		return
 	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	fmt.Fprintf(p.w, format+"\n", args...)
 }
 
 // DefaultPlatform is linux on this machine's architecture.
@@ -86,7 +97,8 @@ func Pull(ctx context.Context, st *store.Store, ref string, o Options) (v1.Descr
 	if o.Platform != nil {
 		platform = *o.Platform
 	}
-	o.say("%s: Pulling from %s", r.Identifier(), familiarRepo(r.Context()))
+	p := &progress{w: o.Progress}
+	p.say("%s: Pulling from %s", r.Identifier(), familiarRepo(r.Context()))
 	img, err := remote.Image(r, append(o.remote(ctx), remote.WithPlatform(platform))...)
 	if err != nil {
 		return v1.Descriptor{}, explain("pull", ref, err)
@@ -95,12 +107,13 @@ func Pull(ctx context.Context, st *store.Store, ref string, o Options) (v1.Descr
 	if t, ok := r.(name.Tag); ok {
 		names = []string{t.String()}
 	}
-	desc, err := st.Write(ctx, &counted{Image: img, o: &o}, names...)
+	read := func(d v1.Hash) { p.say("%s: Pull complete", shortHex(d)) }
+	desc, err := st.Write(ctx, &counted{Image: img, read: read}, names...)
 	if err != nil {
 		return v1.Descriptor{}, explain("pull", ref, err)
 	}
-	o.say("Digest: %s", desc.Digest)
-	o.say("Status: Downloaded newer image for %s", ref)
+	p.say("Digest: %s", desc.Digest)
+	p.say("Status: Downloaded newer image for %s", ref)
 	return desc, nil
 }
 
@@ -115,9 +128,26 @@ func Push(ctx context.Context, st *store.Store, ref string, o Options) (v1.Hash,
 	if err != nil {
 		return v1.Hash{}, err
 	}
-	o.say("The push refers to repository [%s]", t.Context().Name())
-	if err := remote.Write(t, img, o.remote(ctx)...); err != nil {
+	p := &progress{w: o.Progress}
+	p.say("The push refers to repository [%s]", t.Context().Name())
+	var mu sync.Mutex
+	pushed := map[v1.Hash]bool{}
+	read := func(d v1.Hash) {
+		mu.Lock()
+		pushed[d] = true
+		mu.Unlock()
+		p.say("%s: Pushed", shortHex(d))
+	}
+	if err := remote.Write(t, &counted{Image: img, read: read}, o.remote(ctx)...); err != nil {
 		return v1.Hash{}, explain("push", ref, err)
+	}
+	// The registry had the others: they were not sent.
+	if layers, err := img.Layers(); err == nil {
+		for _, l := range layers {
+			if d, err := l.Digest(); err == nil && !pushed[d] {
+				p.say("%s: Layer already exists", shortHex(d))
+			}
+		}
 	}
 	digest, err := img.Digest()
 	if err != nil {
@@ -127,7 +157,7 @@ func Push(ctx context.Context, st *store.Store, ref string, o Options) (v1.Hash,
 	if err != nil {
 		return v1.Hash{}, err
 	}
-	o.say("%s: digest: %s size: %d", t.TagStr(), digest, len(raw))
+	p.say("%s: digest: %s size: %d", t.TagStr(), digest, len(raw))
 	return digest, nil
 }
 
@@ -169,11 +199,11 @@ func explain(verb, ref string, err error) error {
 	return fmt.Errorf("%s %s: %w", verb, ref, err)
 }
 
-// counted is an image whose layers say when each has been read whole:
-// Docker's "Pull complete" line.
+// counted is an image whose layers say when each has been read whole, to
+// read: Docker's "Pull complete" and "Pushed" lines.
 type counted struct {
 	v1.Image
-	o *Options
+	read func(v1.Hash)
 }
 
 func (c *counted) Layers() ([]v1.Layer, error) {
@@ -183,7 +213,7 @@ func (c *counted) Layers() ([]v1.Layer, error) {
 	}
 	out := make([]v1.Layer, len(ls))
 	for i, l := range ls {
-		out[i] = &countedLayer{Layer: l, o: c.o}
+		out[i] = &countedLayer{Layer: l, read: c.read}
 	}
 	return out, nil
 }
@@ -193,12 +223,12 @@ func (c *counted) LayerByDigest(h v1.Hash) (v1.Layer, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &countedLayer{Layer: l, o: c.o}, nil
+	return &countedLayer{Layer: l, read: c.read}, nil
 }
 
 type countedLayer struct {
 	v1.Layer
-	o *Options
+	read func(v1.Hash)
 }
 
 func (l *countedLayer) Compressed() (io.ReadCloser, error) {
@@ -207,7 +237,7 @@ func (l *countedLayer) Compressed() (io.ReadCloser, error) {
 		return nil, err
 	}
 	d, _ := l.Digest()
-	return &completion{ReadCloser: rc, done: func() { l.o.say("%s: Pull complete", shortHex(d)) }}, nil
+	return &completion{ReadCloser: rc, done: func() { l.read(d) }}, nil
 }
 
 // completion calls done once its reader reaches its end.

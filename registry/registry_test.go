@@ -71,9 +71,22 @@ func TestPushPull(t *testing.T) {
 	if digest != want {
 		t.Errorf("pushed %s, the image is %s", digest, want)
 	}
-	if !strings.Contains(out.String(), "The push refers to repository ["+host+"/team/app]") || !strings.Contains(out.String(), "v1: digest: "+want.String()) {
+	if !strings.Contains(out.String(), "The push refers to repository ["+host+"/team/app]") || !strings.Contains(out.String(), "v1: digest: "+want.String()) ||
+		strings.Count(out.String(), ": Pushed\n") != 3 {
 		t.Errorf("push printed:\n%s", out.String())
 	}
+	// Pushed again under another name, the layers are there already.
+	if err := src.Tag(ctx, ref, host+"/team/app:v2"); err != nil {
+		t.Fatal(err)
+	}
+	out.Reset()
+	if _, err := Push(ctx, src, host+"/team/app:v2", opts(&out)); err != nil {
+		t.Fatal(err)
+	}
+	if strings.Count(out.String(), ": Layer already exists\n") != 3 || strings.Contains(out.String(), "Pushed") {
+		t.Errorf("the second push printed:\n%s", out.String())
+	}
+	out.Reset()
 
 	dst := newStore(t)
 	out.Reset()
