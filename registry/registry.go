@@ -104,8 +104,14 @@ func Pull(ctx context.Context, st *store.Store, ref string, o Options) (v1.Descr
 		return v1.Descriptor{}, explain("pull", ref, err)
 	}
 	var names []string
+	status := "Downloaded newer image for"
 	if t, ok := r.(name.Tag); ok {
 		names = []string{t.String()}
+		if had, err := st.Resolve(ctx, t.String()); err == nil {
+			if d, err := img.Digest(); err == nil && d == had.Manifest.Digest {
+				status = "Image is up to date for"
+			}
+		}
 	}
 	read := func(d v1.Hash) { p.say("%s: Pull complete", shortHex(d)) }
 	desc, err := st.Write(ctx, &counted{Image: img, read: read}, names...)
@@ -113,7 +119,7 @@ func Pull(ctx context.Context, st *store.Store, ref string, o Options) (v1.Descr
 		return v1.Descriptor{}, explain("pull", ref, err)
 	}
 	p.say("Digest: %s", desc.Digest)
-	p.say("Status: Downloaded newer image for %s", ref)
+	p.say("Status: %s %s", status, ref)
 	return desc, nil
 }
 

@@ -112,6 +112,13 @@ func TestPushPull(t *testing.T) {
 	if n := strings.Count(out.String(), "Pull complete"); n != 3 {
 		t.Errorf("%d layers said complete, want 3:\n%s", n, out.String())
 	}
+	out.Reset()
+	if _, err := Pull(ctx, dst, ref, opts(&out)); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(out.String(), "Status: Image is up to date for "+ref) {
+		t.Errorf("the second pull printed:\n%s", out.String())
+	}
 
 	byDigest := newStore(t)
 	if _, err := Pull(ctx, byDigest, host+"/team/app@"+want.String(), opts(nil)); err != nil {
