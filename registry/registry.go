@@ -191,7 +191,7 @@ func explain(verb, ref string, err error) error {
 		case transport.ManifestUnknownErrorCode, transport.NameUnknownErrorCode:
 			return fmt.Errorf("%s %s: the registry has no such image (%s): %w", verb, ref, d.Message, errdefs.ErrNotFound)
 		case transport.UnauthorizedErrorCode, transport.DeniedErrorCode:
-			return fmt.Errorf("%s %s: the registry refused access (%s); give tabula credentials with docker login, which it reads from ~/.docker/config.json: %w",
+			return fmt.Errorf("%s %s: the registry refused access (%s); log in with tabula login (or docker login: tabula reads ~/.docker/config.json): %w",
 				verb, ref, d.Message, errdefs.ErrFailedPrecondition)
 		}
 	}
@@ -199,7 +199,7 @@ func explain(verb, ref string, err error) error {
 	case http.StatusNotFound:
 		return fmt.Errorf("%s %s: the registry has no such image: %w", verb, ref, errdefs.ErrNotFound)
 	case http.StatusUnauthorized, http.StatusForbidden:
-		return fmt.Errorf("%s %s: the registry refused access (HTTP %d); give tabula credentials with docker login, which it reads from ~/.docker/config.json: %w",
+		return fmt.Errorf("%s %s: the registry refused access (HTTP %d); log in with tabula login (or docker login: tabula reads ~/.docker/config.json): %w",
 			verb, ref, te.StatusCode, errdefs.ErrFailedPrecondition)
 	}
 	return fmt.Errorf("%s %s: %w", verb, ref, err)

@@ -207,7 +207,7 @@ func TestErrors(t *testing.T) {
 	}))
 	defer denied.Close()
 	_, err := Pull(ctx, st, strings.TrimPrefix(denied.URL, "http://")+"/private:v1", opts(nil))
-	if !errors.Is(err, errdefs.ErrFailedPrecondition) || !strings.Contains(err.Error(), "docker login") {
+	if !errors.Is(err, errdefs.ErrFailedPrecondition) || !strings.Contains(err.Error(), "tabula login") {
 		t.Errorf("pull refused access: %v", err)
 	}
 	if entries, _ := st.List(ctx); len(entries) != 0 {

@@ -2,6 +2,7 @@ package main
 
 import (
 	"archive/tar"
+	"bufio"
 	"context"
 	"encoding/json"
 	"errors"
@@ -30,7 +31,7 @@ import (
 
 func init() {
 	commandGroups = append(commandGroups, commandGroup{
-		names: []string{"image", "images", "rmi", "tag", "save", "load", "pull", "push"},
+		names: []string{"image", "images", "rmi", "tag", "save", "load", "pull", "push", "login", "logout"},
 		add: func(root *cobra.Command, g *globalOptions) {
 			image := &cobra.Command{
 				Use:   "image",
@@ -43,7 +44,7 @@ func init() {
 			image.AddCommand(ls, newImageInspectCmd(g), newImageHistoryCmd(g), newImageRmCmd(g, "rm"),
 				newTagCmd(g), newImageFilesCmd(g), newImagePruneCmd(g), newSaveCmd(g), newLoadCmd(g), newPullCmd(g), newPushCmd(g))
 			root.AddCommand(image, newImagesCmd(g), newImageRmCmd(g, "rmi"), newTagCmd(g), newSaveCmd(g), newLoadCmd(g),
-				newPullCmd(g), newPushCmd(g))
+				newPullCmd(g), newPushCmd(g), newLoginCmd(), newLogoutCmd())
 		},
 	})
 }
@@ -992,6 +993,91 @@ func newPushCmd(g *globalOptions) *cobra.Command {
 	}
 	cmd.Flags().BoolVarP(&quiet, "quiet", "q", false, "print nothing")
 	return cmd
+}
+
+func newLoginCmd() *cobra.Command {
+	var user, password string
+	var passwordStdin bool
+	cmd := &cobra.Command{
+		Use:   "login [flags] [SERVER]",
+		Short: "Log in to a registry (Docker Hub by default): the credentials go where docker login puts them",
+		Args:  cobra.MaximumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			server := ""
+			if len(args) == 1 {
+				server = args[0]
+			}
+			key, err := registry.LoginKey(server)
+			if err != nil {
+				return err
+			}
+			if passwordStdin {
+				if password != "" {
+					return fmt.Errorf("--password and --password-stdin: give one: %w", errdefs.ErrInvalidArgument)
+				}
+				b, err := io.ReadAll(cmd.InOrStdin())
+				if err != nil {
+					return err
+				}
+				password = strings.TrimRight(string(b), "\r\n")
+			}
+			tty := term.IsTerminal(int(os.Stdin.Fd()))
+			if user == "" && tty && !passwordStdin {
+				fmt.Fprintf(cmd.OutOrStdout(), "Username for %s: ", key)
+				line, err := bufio.NewReader(os.Stdin).ReadString('\n')
+				if err != nil {
+					return err
+				}
+				user = strings.TrimSpace(line)
+			}
+			if password == "" && tty && !passwordStdin {
+				fmt.Fprint(cmd.OutOrStdout(), "Password: ")
+				b, err := term.ReadPassword(int(os.Stdin.Fd()))
+				fmt.Fprintln(cmd.OutOrStdout())
+				if err != nil {
+					return err
+				}
+				password = string(b)
+			}
+			if err := registry.Login(cmd.Context(), server, user, password, registry.Options{}); err != nil {
+				return err
+			}
+			fmt.Fprintln(cmd.OutOrStdout(), "Login Succeeded")
+			return nil
+		},
+	}
+	cmd.Flags().StringVarP(&user, "username", "u", "", "user name")
+	cmd.Flags().StringVarP(&password, "password", "p", "", "password (--password-stdin keeps it out of the process list)")
+	cmd.Flags().BoolVar(&passwordStdin, "password-stdin", false, "read the password from stdin")
+	return cmd
+}
+
+func newLogoutCmd() *cobra.Command {
+	return &cobra.Command{
+		Use:   "logout [SERVER]",
+		Short: "Forget the credentials of a registry (Docker Hub by default)",
+		Args:  cobra.MaximumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			server := ""
+			if len(args) == 1 {
+				server = args[0]
+			}
+			key, err := registry.LoginKey(server)
+			if err != nil {
+				return err
+			}
+			had, err := registry.Logout(server)
+			if err != nil {
+				return err
+			}
+			if had {
+				fmt.Fprintf(cmd.OutOrStdout(), "Removing login credentials for %s\n", key)
+			} else {
+				fmt.Fprintf(cmd.OutOrStdout(), "Not logged in to %s\n", key)
+			}
+			return nil
+		},
+	}
 }
 
 // --- save / load ---
