@@ -11,6 +11,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"runtime"
 	"sync"
@@ -181,8 +182,12 @@ func familiarRepo(repo name.Repository) string {
 func explain(verb, ref string, err error) error {
 	var te *transport.Error
 	if !errors.As(err, &te) {
-		if errors.Is(err, context.Canceled) {
+		var ne net.Error
+		switch {
+		case errors.Is(err, context.Canceled):
 			return err
+		case errors.As(err, &ne):
+			return fmt.Errorf("%s %s: the registry cannot be reached: %w", verb, ref, err)
 		}
 		return fmt.Errorf("%s %s: %w", verb, ref, err)
 	}

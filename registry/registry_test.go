@@ -196,6 +196,9 @@ func TestErrors(t *testing.T) {
 			t.Errorf("pull %s: %v", ref, err)
 		}
 	}
+	if _, err := Pull(ctx, st, "registry.invalid/app:v1", opts(nil)); err == nil || !strings.Contains(err.Error(), "cannot be reached") {
+		t.Errorf("pull from a registry that does not resolve: %v", err)
+	}
 	if _, err := Push(ctx, st, host+"/absent:v1", opts(nil)); !errors.Is(err, errdefs.ErrNotFound) {
 		t.Errorf("push of an image the store lacks: %v", err)
 	}
