@@ -1003,11 +1003,7 @@ func newLoginCmd() *cobra.Command {
 		Short: "Log in to a registry (Docker Hub by default): the credentials go where docker login puts them",
 		Args:  cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			server := ""
-			if len(args) == 1 {
-				server = args[0]
-			}
-			key, err := registry.LoginKey(server)
+			server, key, err := registryArg(args)
 			if err != nil {
 				return err
 			}
@@ -1052,17 +1048,23 @@ func newLoginCmd() *cobra.Command {
 	return cmd
 }
 
+// registryArg is login's and logout's SERVER argument (Docker Hub when
+// none) and the key its credentials are filed under.
+func registryArg(args []string) (server, key string, err error) {
+	if len(args) == 1 {
+		server = args[0]
+	}
+	key, err = registry.LoginKey(server)
+	return server, key, err
+}
+
 func newLogoutCmd() *cobra.Command {
 	return &cobra.Command{
 		Use:   "logout [SERVER]",
 		Short: "Forget the credentials of a registry (Docker Hub by default)",
 		Args:  cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			server := ""
-			if len(args) == 1 {
-				server = args[0]
-			}
-			key, err := registry.LoginKey(server)
+			server, key, err := registryArg(args)
 			if err != nil {
 				return err
 			}
