@@ -279,6 +279,13 @@ func TestRunForeground(t *testing.T) {
 		t.Errorf("run --rm hello printed %q", out)
 	}
 	e.assertNothingLeft("")
+	// A relative --root names the same store from its parent directory.
+	rel := exec.Command(tabulaBin(), "--root", filepath.Base(e.root), "run", "--rm", "hello")
+	rel.Dir = filepath.Dir(e.root)
+	if out, err := rel.CombinedOutput(); err != nil || string(out) != "Hello from scratch!\n" {
+		t.Errorf("run --rm hello with a relative --root: %v\n%s", err, out)
+	}
+	e.assertNothingLeft("")
 
 	host := t.TempDir()
 	writeFiles(t, host, map[string]string{"f": "from the host\n"})

@@ -55,6 +55,14 @@ func newRootCmd(stdout, stderr io.Writer, args []string) *cobra.Command {
 			if err := level.UnmarshalText([]byte(g.logLevel)); err != nil {
 				return fmt.Errorf("--log-level %q: want debug, info, warn or error: %w", g.logLevel, errdefs.ErrInvalidArgument)
 			}
+			// Containers name their files by absolute paths (mount sources,
+			// the helpers' command lines), which a relative root would
+			// resolve against another directory.
+			root, err := filepath.Abs(g.root)
+			if err != nil {
+				return fmt.Errorf("--root %q: %w", g.root, err)
+			}
+			g.root = root
 			slog.SetDefault(slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level})))
 			return nil
 		},
