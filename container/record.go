@@ -278,12 +278,28 @@ func (c *Containers) Load(id string) (*Record, error) {
 // isID reports whether s is a container ID: 64 lower-case hex digits.
 func isID(s string) bool { return len(s) == 64 && strings.Trim(s, "0123456789abcdef") == "" }
 
+// removingPrefix names a container directory renamed away for removal
+// (removeLater); isID refuses it, so that no listing sees it.
+const removingPrefix = ".removing-"
+
+// sweepRemoving removes the container directories that removeLater renamed
+// away and whose removal did not finish (the process removing them
+// killed, say).
+func (c *Containers) sweepRemoving(names []os.DirEntry) {
+	for _, e := range names {
+		if strings.HasPrefix(e.Name(), removingPrefix) {
+			os.RemoveAll(filepath.Join(c.dir(), e.Name()))
+		}
+	}
+}
+
 // ids lists the IDs of every container directory.
 func (c *Containers) ids() ([]string, error) {
 	ents, err := os.ReadDir(c.dir())
 	if err != nil && !errors.Is(err, os.ErrNotExist) {
 		return nil, err
 	}
+	c.sweepRemoving(ents)
 	var out []string
 	for _, e := range ents {
 		if e.IsDir() && isID(e.Name()) {

@@ -7,7 +7,79 @@ import (
 	"strings"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/tabula-dev/tabula/internal/reclaim"
 )
+
+// removeLater removes rec's container, whose processes have all exited,
+// from every listing at once, and hands the removal of its files and
+// cgroup to a detached process (reclaim): on ext4 each directory removed
+// waits for the disk, and run --rm would wait for a dozen before it
+// returns. The container's directory and runtime state are renamed away
+// first; a writable layer the container wrote to is emptied here, since
+// only known entries go later. It returns false, having changed nothing,
+// when the container still has processes; the caller removes it.
+func (c *Containers) removeLater(rec *Record) bool {
+	var l reclaim.List
+	if !c.runtime().Reclaim(rec.ID, &l) {
+		return false
+	}
+	dir := c.Dir(rec.ID)
+	gone := filepath.Join(c.dir(), removingPrefix+rec.ID)
+	if err := os.Rename(dir, gone); err != nil {
+		// Its state is gone already: the rest goes here.
+		l.Remove()
+		removeDir(dir)
+		return true
+	}
+	if upper := filepath.Join(gone, "upper"); !emptyDir(upper) {
+		os.RemoveAll(upper)
+	}
+	for _, e := range workEntries {
+		addRemoval(&l, filepath.Join(gone, "work"), e)
+	}
+	l.Rmdir(filepath.Join(gone, "work"))
+	l.Rmdir(filepath.Join(gone, "upper"))
+	for _, e := range containerEntries {
+		addRemoval(&l, gone, e)
+	}
+	l.Rmdir(gone)
+	if l.Detach() == 0 {
+		l.Remove()
+		os.RemoveAll(gone) // anything not listed
+	}
+	return true
+}
+
+// addRemoval adds the removal of entry name of dir to l: a name ending in
+// "/" is a directory.
+func addRemoval(l *reclaim.List, dir, name string) {
+	if p := filepath.Join(dir, name); strings.HasSuffix(name, "/") {
+		l.Rmdir(p)
+	} else {
+		l.Unlink(p)
+	}
+}
+
+// emptyDir reports whether directory dir has no entries (or cannot be
+// read).
+func emptyDir(dir string) bool {
+	fd, err := unix.Open(dir, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return true
+	}
+	defer unix.Close(fd)
+	var buf [512]byte
+	for {
+		n, err := unix.ReadDirent(fd, buf[:])
+		if err != nil || n <= 0 {
+			return true
+		}
+		if _, count, _ := unix.ParseDirent(buf[:n], 1, nil); count > 0 {
+			return false
+		}
+	}
+}
 
 // containerEntries are what Create and Run put in a container's directory
 // besides its writable layer: files, and the mount point of its root

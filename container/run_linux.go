@@ -254,6 +254,10 @@ func (c *Containers) removeAll(ctx context.Context, rec *Record) error {
 }
 
 func (c *Containers) remove(ctx context.Context, rec *Record, exited bool) error {
+	if exited && c.removeLater(rec) {
+		c.releaseName(trimSlash(rec.Name), rec.ID)
+		return nil
+	}
 	dir := c.Dir(rec.ID)
 	var rmErr error
 	removed := make(chan struct{})

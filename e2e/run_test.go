@@ -120,8 +120,10 @@ func runEnv(t *testing.T) *env {
 	return e
 }
 
-// containerDirs lists <root>/containers.
+// containerDirs lists <root>/containers, once the containers removed
+// lately are gone (waitRemoved).
 func (e *env) containerDirs() []string {
+	e.waitRemoved()
 	ents, _ := os.ReadDir(filepath.Join(e.root, "containers"))
 	var out []string
 	for _, d := range ents {
@@ -131,9 +133,13 @@ func (e *env) containerDirs() []string {
 }
 
 // assertNothingLeft checks that container id (or, with id "", any
-// container) left no directory, runtime state, cgroup or mount behind.
+// container) left no directory, runtime state, cgroup or mount behind. A
+// container removed when it exited is gone from listings at once, and its
+// files a moment later (a detached process removes them): they are waited
+// for, ten seconds at most.
 func (e *env) assertNothingLeft(id string) {
 	e.t.Helper()
+	e.waitRemoved()
 	if id == "" {
 		if d := e.containerDirs(); len(d) != 0 {
 			e.t.Errorf("container directories left behind: %v", d)
@@ -154,6 +160,23 @@ func (e *env) assertNothingLeft(id string) {
 			if _, err := os.Stat(p); err == nil {
 				e.t.Errorf("cgroup %s left behind", p)
 			}
+		}
+	}
+}
+
+// waitRemoved waits, ten seconds at most, until the container directories
+// and runtime states renamed away for removal are gone.
+func (e *env) waitRemoved() {
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(5 * time.Millisecond) {
+		left := false
+		for _, d := range []string{"containers", "runtime"} {
+			ents, _ := os.ReadDir(filepath.Join(e.root, d))
+			for _, ent := range ents {
+				left = left || strings.HasPrefix(ent.Name(), ".removing-")
+			}
+		}
+		if !left {
+			return
 		}
 	}
 }

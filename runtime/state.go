@@ -26,6 +26,21 @@ const (
 	heldName = "held"
 )
 
+// removingPrefix names a state directory renamed away for removal (see
+// Reclaim); ValidID refuses it, so that no listing sees it.
+const removingPrefix = ".removing-"
+
+// sweepRemoving removes the state directories that Reclaim renamed away and
+// whose removal did not finish (a state file left by a crash, the process
+// removing them killed).
+func sweepRemoving(stateDir string, names []os.DirEntry) {
+	for _, e := range names {
+		if strings.HasPrefix(e.Name(), removingPrefix) {
+			os.RemoveAll(filepath.Join(stateDir, e.Name()))
+		}
+	}
+}
+
 // state is what StateDir/<id>/state.json records about a container.
 type state struct {
 	ID     string `json:"id"`
@@ -159,6 +174,7 @@ func (r *Runtime) list(ctx context.Context) ([]*specs.State, error) {
 		}
 		return nil, fmt.Errorf("list containers in %s: %w", r.StateDir, err)
 	}
+	sweepRemoving(r.StateDir, ents)
 	var out []*specs.State
 	for _, e := range ents {
 		if !e.IsDir() || !ValidID(e.Name()) {

@@ -1,0 +1,63 @@
+package reclaim
+
+import (
+	"runtime"
+	"sync"
+	"unsafe"
+
+	"golang.org/x/sys/unix"
+)
+
+// clone starts a process that shares this one's memory, files excepted,
+// runs on stack (its top) and makes the system calls of ops, until one
+// numbered opEnd; it returns the process's ID, or a negated errno.
+//
+//go:noescape
+func clone(flags, stack uintptr, ops *op) int
+
+// stackSize is the detached process's stack. It never uses it: the kernel
+// would, to deliver a signal, but all are blocked.
+const stackSize = 4096
+
+var (
+	mu sync.Mutex
+	// detached keeps what detached processes read (their ops, the paths
+	// those point to, their stacks) for as long as this process lives.
+	detached []any
+)
+
+// Detach starts a process that does l's removals, in order, and exits, and
+// returns its process ID without waiting for it. The process shares this
+// one's memory (which it only reads; l must not change after), closes
+// every file it inherited first (so that a pipe this process writes to
+// ends when this one exits) and blocks all signals. It is this process's
+// child, a zombie once done until this process exits or reaps it. Detach
+// returns 0, having started nothing, when the kernel refuses; the caller
+// then calls Remove.
+func (l *List) Detach() int {
+	ops := make([]op, 0, len(l.ops)+5)
+	for fd := range uintptr(3) {
+		ops = append(ops, op{nr: unix.SYS_CLOSE, a1: fd})
+	}
+	ops = append(ops, op{nr: unix.SYS_CLOSE_RANGE, a1: 3, a2: 0xffffffff}) // Linux 5.9; before, a failed call passed over
+	ops = append(ops, l.ops...)
+	ops = append(ops, op{nr: opEnd})
+	stack, err := unix.Mmap(-1, 0, stackSize, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_PRIVATE|unix.MAP_ANONYMOUS)
+	if err != nil {
+		return 0
+	}
+	mu.Lock()
+	detached = append(detached, ops, l.paths, stack)
+	mu.Unlock()
+	top := (uintptr(unsafe.Pointer(&stack[0])) + stackSize) &^ 15
+
+	// The process starts with the thread's signal mask: all blocked, so
+	// that none runs a Go handler on its stack.
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	all, old := ^uint64(0), uint64(0)
+	unix.RawSyscall6(unix.SYS_RT_SIGPROCMASK, unix.SIG_SETMASK, uintptr(unsafe.Pointer(&all)), uintptr(unsafe.Pointer(&old)), 8, 0, 0)
+	pid := clone(unix.CLONE_VM|uintptr(unix.SIGCHLD), top, &ops[0])
+	unix.RawSyscall6(unix.SYS_RT_SIGPROCMASK, unix.SIG_SETMASK, uintptr(unsafe.Pointer(&old)), 0, 8, 0, 0)
+	return max(pid, 0)
+}

@@ -1,0 +1,56 @@
+package reclaim
+
+import (
+	"errors"
+	"io/fs"
+	"unsafe"
+
+	"golang.org/x/sys/unix"
+)
+
+// op is one system call of a detached process: its number and arguments.
+// The layout is what the entry code (detach_linux_*.s) reads.
+type op struct {
+	nr, a1, a2, a3 uintptr
+}
+
+// opEnd ends a list of ops.
+const opEnd = ^uintptr(0)
+
+// atFDCWD is AT_FDCWD as a system call argument.
+var atFDCWD = func() uintptr { fd := int64(unix.AT_FDCWD); return uintptr(fd) }()
+
+// List is the files and directories to remove, in order. A failed removal
+// (a directory not empty, an entry already gone) is passed over.
+type List struct {
+	ops   []op
+	paths [][]byte // the NUL-terminated paths the ops point into
+}
+
+// Unlink adds the removal of file path.
+func (l *List) Unlink(path string) { l.add(path, 0) }
+
+// Rmdir adds the removal of empty directory path.
+func (l *List) Rmdir(path string) { l.add(path, unix.AT_REMOVEDIR) }
+
+// Len is the number of removals in l.
+func (l *List) Len() int { return len(l.ops) }
+
+func (l *List) add(path string, flags uintptr) {
+	b := append([]byte(path), 0)
+	l.paths = append(l.paths, b)
+	l.ops = append(l.ops, op{unix.SYS_UNLINKAT, atFDCWD, uintptr(unsafe.Pointer(&b[0])), flags})
+}
+
+// Remove does the removals here and now, in order, and returns the first
+// error other than a missing entry.
+func (l *List) Remove() error {
+	var first error
+	for i, o := range l.ops {
+		err := unix.Unlinkat(int(unix.AT_FDCWD), string(l.paths[i][:len(l.paths[i])-1]), int(o.a3))
+		if err != nil && !errors.Is(err, unix.ENOENT) && first == nil {
+			first = &fs.PathError{Op: "remove", Path: string(l.paths[i][:len(l.paths[i])-1]), Err: err}
+		}
+	}
+	return first
+}

@@ -1,0 +1,138 @@
+package reclaim
+
+import (
+	"errors"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"testing"
+	"time"
+	"unsafe"
+
+	"golang.org/x/sys/unix"
+)
+
+// tree makes dir/a/b/f, dir/a/g and dir/keep/k, and returns the list
+// removing all but keep's file, deepest first: keep stays, being not empty.
+func tree(t *testing.T) (string, *List) {
+	dir := t.TempDir()
+	for _, d := range []string{"a/b", "keep"} {
+		if err := os.MkdirAll(filepath.Join(dir, d), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, f := range []string{"a/b/f", "a/g", "keep/k"} {
+		if err := os.WriteFile(filepath.Join(dir, f), []byte(f), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var l List
+	l.Unlink(filepath.Join(dir, "a/b/f"))
+	l.Rmdir(filepath.Join(dir, "a/b"))
+	l.Rmdir(filepath.Join(dir, "keep")) // not empty: passed over
+	l.Unlink(filepath.Join(dir, "a/g"))
+	l.Unlink(filepath.Join(dir, "a/missing"))
+	l.Rmdir(filepath.Join(dir, "a"))
+	return dir, &l
+}
+
+// entries lists dir's entries, recursively, as paths relative to it.
+func entries(t *testing.T, dir string) []string {
+	var out []string
+	filepath.WalkDir(dir, func(p string, d os.DirEntry, err error) error {
+		if err == nil && p != dir {
+			rel, _ := filepath.Rel(dir, p)
+			out = append(out, rel)
+		}
+		return nil
+	})
+	return out
+}
+
+func TestRemove(t *testing.T) {
+	dir, l := tree(t)
+	err := l.Remove()
+	if !errors.Is(err, unix.ENOTEMPTY) {
+		t.Errorf("Remove = %v, want the error of keep, not empty", err)
+	}
+	if got := entries(t, dir); len(got) != 2 || got[0] != "keep" || got[1] != "keep/k" {
+		t.Errorf("left %v, want keep and keep/k", got)
+	}
+}
+
+func TestDetach(t *testing.T) {
+	if runtime.GOARCH != "amd64" {
+		var l List
+		l.Unlink("/nonexistent")
+		if pid := l.Detach(); pid != 0 {
+			t.Fatalf("Detach on %s = %d, want 0 (not supported)", runtime.GOARCH, pid)
+		}
+		return
+	}
+	dir, l := tree(t)
+	pid := l.Detach()
+	if pid <= 0 {
+		t.Fatalf("Detach = %d", pid)
+	}
+	var ws unix.WaitStatus
+	if _, err := unix.Wait4(pid, &ws, 0, nil); err != nil || !ws.Exited() || ws.ExitStatus() != 0 {
+		t.Fatalf("the detached process: %v, status %v", err, ws)
+	}
+	if got := entries(t, dir); len(got) != 2 || got[0] != "keep" || got[1] != "keep/k" {
+		t.Errorf("left %v, want keep and keep/k", got)
+	}
+	// This process's memory and files are its own still.
+	if _, err := os.Stat(dir); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestDetachOutlivesCaller: a process that detaches a slow list and exits
+// ends the pipe it writes to at once, and the list is done after.
+func TestDetachOutlivesCaller(t *testing.T) {
+	if runtime.GOARCH != "amd64" {
+		t.Skipf("Detach starts nothing on %s", runtime.GOARCH)
+	}
+	if os.Getenv("RECLAIM_HELPER") != "" {
+		var l List
+		ts := unix.Timespec{Sec: 2}
+		l.ops = append(l.ops, op{nr: unix.SYS_NANOSLEEP, a1: uintptr(unsafe.Pointer(&ts))})
+		l.paths = append(l.paths, nil)
+		l.Unlink(os.Getenv("RECLAIM_HELPER"))
+		if l.Detach() <= 0 {
+			os.Exit(3)
+		}
+		os.Stdout.WriteString("detached\n")
+		os.Exit(0)
+	}
+	marker := filepath.Join(t.TempDir(), "marker")
+	if err := os.WriteFile(marker, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(os.Args[0], "-test.run=^TestDetachOutlivesCaller$")
+	cmd.Env = append(os.Environ(), "RECLAIM_HELPER="+marker)
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(out) // to the pipe's end: the helper's exit, not the detached process's
+	if err := cmd.Wait(); err != nil || string(b) != "detached\n" {
+		t.Fatalf("helper: %v, printed %q", err, b)
+	}
+	if _, err := os.Stat(marker); err != nil {
+		t.Fatalf("the marker went before the detached process's sleep ended: %v", err)
+	}
+	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		if _, err := os.Stat(marker); errors.Is(err, os.ErrNotExist) {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the detached process never removed the marker")
+		}
+	}
+}
