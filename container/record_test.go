@@ -120,3 +120,20 @@ func TestInterruptedCreate(t *testing.T) {
 		t.Errorf("the name of a removed interrupted container stays reserved: %v", err)
 	}
 }
+
+// TestListSweepsRemoving: a container directory renamed away whose removal
+// was cut short goes at the next listing, which never shows it.
+func TestListSweepsRemoving(t *testing.T) {
+	c := &Containers{Root: t.TempDir()}
+	gone := filepath.Join(c.dir(), removingPrefix+strings.Repeat("ab", 32))
+	if err := os.MkdirAll(filepath.Join(gone, "upper", "etc"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	recs, err := c.List(context.Background())
+	if err != nil || len(recs) != 0 {
+		t.Fatalf("List = %v, %v", recs, err)
+	}
+	if _, err := os.Stat(gone); err == nil {
+		t.Error("the directory being removed is still there")
+	}
+}

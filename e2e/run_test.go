@@ -302,6 +302,15 @@ func TestRunForeground(t *testing.T) {
 		t.Errorf("run --rm hello printed %q", out)
 	}
 	e.assertNothingLeft("")
+	// Gone from listings as soon as run returns, its files a moment
+	// later, those it wrote in its writable layer included.
+	if out := e.ok("run", "--rm", "-w", "/work/dir", "probe", "write", "/work/dir/f"); out != "ok\n" {
+		t.Errorf("probe write printed %q", out)
+	}
+	if out := e.ok("ps", "-aq"); out != "" {
+		t.Errorf("ps -a right after run --rm: %q", out)
+	}
+	e.assertNothingLeft("")
 	// A relative --root names the same store from its parent directory.
 	rel := exec.Command(tabulaBin(), "--root", filepath.Base(e.root), "run", "--rm", "hello")
 	rel.Dir = filepath.Dir(e.root)
