@@ -18,22 +18,23 @@ import (
 // returns. The container's directory and runtime state are renamed away
 // first; a writable layer the container wrote to is emptied here, since
 // only known entries go later. It returns false, having changed nothing,
-// when the container still has processes; the caller removes it.
-func (c *Containers) removeLater(rec *Record) bool {
+// when the container still has processes: the caller removes it.
+func (c *Containers) removeLater(rec *Record) (bool, error) {
 	var l reclaim.List
 	if !c.runtime().Reclaim(rec.ID, &l) {
-		return false
+		return false, nil
 	}
 	dir := c.Dir(rec.ID)
 	gone := filepath.Join(c.dir(), removingPrefix+rec.ID)
 	if err := os.Rename(dir, gone); err != nil {
-		// Its state is gone already: the rest goes here.
+		// Its runtime state is gone already: the rest goes here.
 		l.Remove()
-		removeDir(dir)
-		return true
+		return true, removeDir(dir)
 	}
 	if upper := filepath.Join(gone, "upper"); !emptyDir(upper) {
-		os.RemoveAll(upper)
+		if err := os.RemoveAll(upper); err != nil {
+			return true, err // and the listings sweep the rest
+		}
 	}
 	for _, e := range workEntries {
 		addRemoval(&l, filepath.Join(gone, "work"), e)
@@ -46,9 +47,9 @@ func (c *Containers) removeLater(rec *Record) bool {
 	l.Rmdir(gone)
 	if l.Detach() == 0 {
 		l.Remove()
-		os.RemoveAll(gone) // anything not listed
+		return true, os.RemoveAll(gone) // anything not listed
 	}
-	return true
+	return true, nil
 }
 
 // addRemoval adds the removal of entry name of dir to l: a name ending in

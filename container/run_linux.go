@@ -254,9 +254,14 @@ func (c *Containers) removeAll(ctx context.Context, rec *Record) error {
 }
 
 func (c *Containers) remove(ctx context.Context, rec *Record, exited bool) error {
-	if exited && c.removeLater(rec) {
-		c.releaseName(trimSlash(rec.Name), rec.ID)
-		return nil
+	if exited {
+		if done, err := c.removeLater(rec); done {
+			c.releaseName(trimSlash(rec.Name), rec.ID)
+			if err != nil {
+				return fmt.Errorf("remove container %s: %w", shortID(rec.ID), err)
+			}
+			return nil
+		}
 	}
 	dir := c.Dir(rec.ID)
 	var rmErr error
