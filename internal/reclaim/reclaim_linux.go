@@ -47,9 +47,9 @@ func (l *List) add(path string, flags uintptr) {
 func (l *List) Remove() error {
 	var first error
 	for i, o := range l.ops {
-		err := unix.Unlinkat(int(unix.AT_FDCWD), string(l.paths[i][:len(l.paths[i])-1]), int(o.a3))
-		if err != nil && !errors.Is(err, unix.ENOENT) && first == nil {
-			first = &fs.PathError{Op: "remove", Path: string(l.paths[i][:len(l.paths[i])-1]), Err: err}
+		p := string(l.paths[i][:len(l.paths[i])-1]) // without its NUL
+		if err := unix.Unlinkat(unix.AT_FDCWD, p, int(o.a3)); err != nil && !errors.Is(err, unix.ENOENT) && first == nil {
+			first = &fs.PathError{Op: "remove", Path: p, Err: err}
 		}
 	}
 	return first
