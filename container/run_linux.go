@@ -48,8 +48,8 @@ var ForwardedSignals = []os.Signal{
 }
 
 // CatchSignals starts catching, in the background, the signals that Run
-// relays to a foreground container's PID 1; Run waits until they are
-// caught before it starts the container. Registering a signal with the Go
+// relays to a foreground container's PID 1; Run makes the container
+// meanwhile, and lets its program run once they are caught. Registering a signal with the Go
 // runtime takes a round trip through its signal thread, which on a busy
 // machine adds up to milliseconds; a process that already catches them
 // (tabula registers them from its start when the command is run or debug)
@@ -107,14 +107,14 @@ func (c *Containers) Run(ctx context.Context, rec *Record, stdio Stdio) (int, er
 		}
 		defer logs.close()
 	}
-	// Signals are caught before the container starts, so none is lost;
-	// they were registered while it was prepared.
+	// Signals are caught before the program starts, so none is lost;
+	// they are registered while the container is prepared and made.
 	sigs := stdio.Signals
 	if sigs == nil {
 		sigs = CatchSignals()
 		defer sigs.Stop()
 	}
-	<-sigs.ready
+	opts.StartAfter = sigs.ready
 	sigc := sigs.c
 	// The container starts as soon as it is made, as runc run does: its
 	// output waits in its pipes or terminal until the copies begin.

@@ -227,6 +227,9 @@ func (r *Runtime) create(ctx context.Context, id, bundle string, opts CreateOpti
 		return nil, err
 	}
 	if opts.Start && !runNow {
+		if opts.StartAfter != nil {
+			<-opts.StartAfter
+		}
 		if err := r.start(ctx, id); err != nil {
 			return nil, err
 		}

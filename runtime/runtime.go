@@ -41,6 +41,10 @@ type CreateOptions struct {
 	// Start has the program run as soon as the container is made, as runc
 	// run does, without a call to Start.
 	Start bool
+	// StartAfter, when set with Start, holds the program until it is
+	// closed: the container is made meanwhile. A caller that relays
+	// signals to the program closes it once they are caught.
+	StartAfter <-chan struct{}
 }
 
 // NetworkNamespace is a network namespace made ahead of Create

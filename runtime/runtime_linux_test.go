@@ -13,6 +13,7 @@ import (
 	"sync"
 	"syscall"
 	"testing"
+	"time"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 
@@ -140,4 +141,54 @@ func readAll(f *os.File) ([]byte, error) {
 		err = nil
 	}
 	return buf.Bytes(), err
+}
+
+// TestStartAfter: a container made to start at once (Start) holds its
+// program until StartAfter is closed.
+func TestStartAfter(t *testing.T) {
+	for _, noSpawn := range []bool{false, true} {
+		t.Run(map[bool]string{false: "spawn", true: "init"}[noSpawn], func(t *testing.T) {
+			bundle, spec := busyboxBundle(t, "echo", "started")
+			writeSpec(t, bundle, spec)
+			r := &Runtime{StateDir: t.TempDir(), noSpawn: noSpawn}
+			pr, pw, err := os.Pipe()
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer pr.Close()
+			gate := make(chan struct{})
+			type made struct {
+				c   *Container
+				err error
+			}
+			created := make(chan made, 1)
+			go func() {
+				c, err := r.Create(context.Background(), "gated", bundle, CreateOptions{Stdout: pw, Stderr: pw, Start: true, StartAfter: gate})
+				pw.Close()
+				created <- made{c, err}
+			}()
+			// Far longer than a container takes to start.
+			pr.SetReadDeadline(time.Now().Add(500 * time.Millisecond))
+			buf := make([]byte, 64)
+			if n, err := pr.Read(buf); !errors.Is(err, os.ErrDeadlineExceeded) {
+				t.Fatalf("before the gate opened: read %q, %v; want nothing", buf[:n], err)
+			}
+			select {
+			case m := <-created:
+				t.Fatalf("Create returned before the gate opened: %v", m.err)
+			default:
+			}
+			close(gate)
+			m := <-created
+			if m.err != nil {
+				t.Fatal(m.err)
+			}
+			defer r.Delete(context.Background(), "gated", true)
+			pr.SetReadDeadline(time.Time{})
+			out, _ := io.ReadAll(pr)
+			if st, err := m.c.Wait(); err != nil || st.Code != 0 || string(out) != "started\n" {
+				t.Fatalf("after the gate: %+v, %v, output %q", st, err, out)
+			}
+		})
+	}
 }

@@ -189,6 +189,9 @@ func spawnContainer(plan *createPlan, prog []byte, opts CreateOptions, run bool)
 	mode := releaseStopped
 	if run {
 		mode = releaseRun
+		if opts.StartAfter != nil {
+			<-opts.StartAfter
+		}
 	}
 	if err := s.finish(mode); err != nil {
 		// It died: reaped, and its thread out of the cgroup, which the

@@ -17,7 +17,6 @@ import (
 	"context"
 	"os"
 	"os/signal"
-	"path/filepath"
 	"slices"
 	"strings"
 	"syscall"
@@ -48,10 +47,17 @@ type registration struct {
 }
 
 func init() {
-	if os.Getenv(reexecEnv) != "" || len(os.Args) == 0 || slices.Contains(Reexecuted, filepath.Base(os.Args[0])) {
+	if os.Getenv(reexecEnv) != "" || len(os.Args) == 0 || slices.Contains(Reexecuted, base(os.Args[0])) {
 		return
 	}
 	early = register(Signals(os.Args[1:]))
+}
+
+// base is the last element of path. It is not filepath.Base, so that this
+// package imports only what is initialized early: it is initialized, and
+// the registration started, as soon as os/signal is.
+func base(path string) string {
+	return path[strings.LastIndexByte(path, '/')+1:]
 }
 
 // register starts registering sigs in the background.
