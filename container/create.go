@@ -137,13 +137,18 @@ func (c *Containers) Create(ctx context.Context, src *Source, opts *Options, joi
 	if err != nil {
 		return nil, err
 	}
-	// config.json is encoded and written while the rest is made and, in
-	// tabula run, while the runtime builds the container: encoding the
-	// spec is the dearest part of Create. Whoever uses the record
-	// waits for it (Record.waitSpec).
-	written := make(chan error, 1)
-	go func() { written <- writeSpec(dir, spec) }()
-	rec.specWritten = written
+	// Encoding the spec is the dearest part of Create. For a container
+	// that another process starts, config.json is written while the rest
+	// is made; a foreground run writes it once its program runs
+	// (Record.completeSpec), rather than while the runtime makes the
+	// container with every processor busy.
+	if opts.Detach {
+		written := make(chan error, 1)
+		go func() { written <- writeSpec(dir, spec) }()
+		rec.specWritten = written
+	} else {
+		rec.specDir = dir
+	}
 	defer func() {
 		if retErr != nil {
 			rec.waitSpec() // before the directory goes
@@ -212,9 +217,20 @@ func writeSpec(dir string, spec *specs.Spec) error {
 	return sysfile.WriteFile(filepath.Join(dir, "config.json"), b, 0o600)
 }
 
+// completeSpec writes the config.json Create left to the caller, or waits
+// until the one it writes is written, and returns the error writing it, if
+// any. Records not made by Create in this process have nothing to write.
+func (rec *Record) completeSpec() error {
+	if rec.specDir != "" {
+		rec.specErr = writeSpec(rec.specDir, rec.spec)
+		rec.specDir = ""
+	}
+	return rec.waitSpec()
+}
+
 // waitSpec waits until the config.json that Create writes is written, and
-// returns the error writing it, if any. Records not made by Create in this
-// process have nothing to wait for.
+// returns the error writing it, if any: what must happen before the
+// container's directory goes.
 func (rec *Record) waitSpec() error {
 	if rec.specWritten != nil {
 		rec.specErr = <-rec.specWritten

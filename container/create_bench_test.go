@@ -21,7 +21,7 @@ func BenchmarkCreate(b *testing.B) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		if err := rec.waitSpec(); err != nil {
+		if err := rec.completeSpec(); err != nil {
 			b.Fatal(err)
 		}
 		b.StopTimer()

@@ -117,9 +117,11 @@ type Record struct {
 	// same process, which then need not read and parse it again.
 	spec *specs.Spec
 	// specWritten reports the end of Create's writing of config.json,
-	// specErr how it ended (see waitSpec).
+	// specErr how it ended (see waitSpec); specDir is where it is still
+	// to be written (see completeSpec).
 	specWritten <-chan error
 	specErr     error
+	specDir     string
 	// netns is the network namespace Create starts making for a
 	// foreground run, which Run hands the runtime.
 	netns *runtime.NetworkNamespace

@@ -121,7 +121,7 @@ func (c *Containers) Run(ctx context.Context, rec *Record, stdio Stdio) (int, er
 	ctr, err := rt.Create(ctx, rec.ID, c.Dir(rec.ID), opts)
 	// The bundle is complete before the container can be seen (its record
 	// is saved), or removed.
-	if werr := rec.waitSpec(); werr != nil && err == nil {
+	if werr := rec.completeSpec(); werr != nil && err == nil {
 		rt.Delete(bg, rec.ID, true)
 		ctr.Wait()
 		if ctr.Console != nil {
@@ -307,7 +307,7 @@ func (c *Containers) remove(ctx context.Context, rec *Record, exited bool) error
 // re-executed in its own session) and returns once the container runs, or
 // with the reason it could not start (everything then removed).
 func (c *Containers) StartDetached(ctx context.Context, rec *Record) error {
-	if err := rec.waitSpec(); err != nil {
+	if err := rec.completeSpec(); err != nil {
 		c.removeAll(context.WithoutCancel(ctx), rec)
 		return startFailure(fmt.Errorf("container %s: write its config.json: %w", shortID(rec.ID), err))
 	}
@@ -318,7 +318,7 @@ func (c *Containers) StartDetached(ctx context.Context, rec *Record) error {
 // create does: nothing of it runs until then. Failing, it removes the
 // container.
 func (c *Containers) Register(ctx context.Context, rec *Record) error {
-	if err := rec.waitSpec(); err != nil {
+	if err := rec.completeSpec(); err != nil {
 		c.removeAll(context.WithoutCancel(ctx), rec)
 		return startFailure(fmt.Errorf("container %s: write its config.json: %w", shortID(rec.ID), err))
 	}

@@ -405,7 +405,8 @@ func hasLine(out, want string) bool {
 func TestRunSignals(t *testing.T) {
 	e := runEnv(t)
 	for _, init := range []bool{false, true} {
-		args := []string{"--root", e.root, "run", "--rm"}
+		name := "trap-" + strconv.FormatBool(init)
+		args := []string{"--root", e.root, "run", "--rm", "--name", name}
 		if init {
 			args = append(args, "--init")
 		}
@@ -423,6 +424,11 @@ func TestRunSignals(t *testing.T) {
 		if l, err := br.ReadString('\n'); err != nil || l != "ready\n" {
 			cmd.Process.Kill()
 			t.Fatalf("init=%v: first line %q %v; stderr %s", init, l, err, stderr.String())
+		}
+		// A foreground container is complete (its config.json written)
+		// once its program runs.
+		if r := e.run("exec", name, "/probe", "uid"); r.code != 0 || r.stdout != "0:0\n" {
+			t.Errorf("init=%v: exec into the running container: %s", init, r)
 		}
 		cmd.Process.Signal(syscall.SIGTERM)
 		rest, _ := io.ReadAll(br)
