@@ -151,6 +151,7 @@ func TestStartAfter(t *testing.T) {
 			bundle, spec := busyboxBundle(t, "echo", "started")
 			writeSpec(t, bundle, spec)
 			r := &Runtime{StateDir: t.TempDir(), noSpawn: noSpawn}
+			id := "gated-" + map[bool]string{false: "spawn", true: "init"}[noSpawn]
 			pr, pw, err := os.Pipe()
 			if err != nil {
 				t.Fatal(err)
@@ -163,7 +164,7 @@ func TestStartAfter(t *testing.T) {
 			}
 			created := make(chan made, 1)
 			go func() {
-				c, err := r.Create(context.Background(), "gated", bundle, CreateOptions{Stdout: pw, Stderr: pw, Start: true, StartAfter: gate})
+				c, err := r.Create(context.Background(), id, bundle, CreateOptions{Stdout: pw, Stderr: pw, Start: true, StartAfter: gate})
 				pw.Close()
 				created <- made{c, err}
 			}()
@@ -171,7 +172,12 @@ func TestStartAfter(t *testing.T) {
 			pr.SetReadDeadline(time.Now().Add(500 * time.Millisecond))
 			buf := make([]byte, 64)
 			if n, err := pr.Read(buf); !errors.Is(err, os.ErrDeadlineExceeded) {
-				t.Fatalf("before the gate opened: read %q, %v; want nothing", buf[:n], err)
+				select {
+				case m := <-created:
+					t.Fatalf("before the gate opened: read %q, %v; Create returned %v", buf[:n], err, m.err)
+				default:
+					t.Fatalf("before the gate opened: read %q, %v; want nothing", buf[:n], err)
+				}
 			}
 			select {
 			case m := <-created:
@@ -183,7 +189,7 @@ func TestStartAfter(t *testing.T) {
 			if m.err != nil {
 				t.Fatal(m.err)
 			}
-			defer r.Delete(context.Background(), "gated", true)
+			defer r.Delete(context.Background(), id, true)
 			pr.SetReadDeadline(time.Time{})
 			out, _ := io.ReadAll(pr)
 			if st, err := m.c.Wait(); err != nil || st.Code != 0 || string(out) != "started\n" {
