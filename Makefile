@@ -8,8 +8,13 @@ GOFLAGS_  := -trimpath -ldflags "-s -w -X main.version=$(shell git describe --al
 
 .PHONY: tabula hello test deps bench clean
 
+# The binary is linked beside bin/tabula and copied into place: the file the
+# linker writes sits in the page cache in single pages, and starts 0.6 ms
+# slower than the same bytes installed (see bench/gobuild).
 tabula:
-	CGO_ENABLED=0 $(GO) build $(GOFLAGS_) -o $(BIN) ./cmd/tabula
+	CGO_ENABLED=0 $(GO) build $(GOFLAGS_) -o $(BIN).linked ./cmd/tabula
+	install -m 0755 $(BIN).linked $(BIN)
+	rm -f $(BIN).linked
 
 hello: tabula
 	cd examples/hello && CGO_ENABLED=0 $(GO) build -trimpath -ldflags "-s -w" -o app .

@@ -15,12 +15,12 @@ work=$(mktemp -d /tmp/tabula-bench-build.XXXXXX)
 trap 'rm -rf "$work"; docker rmi -f tabula-bench-hello tabula-bench-big tabula-bench-many >/dev/null 2>&1 || true' EXIT
 
 echo "building tabula and the contexts in $work"
-CGO_ENABLED=0 go build -trimpath -ldflags "-s -w" -o "$work/tabula" ./cmd/tabula
+bench/gobuild "$work/tabula" ./cmd/tabula
 tabula="$work/tabula"
 root="$work/root"
 
 mkdir -p "$work/hello" "$work/big" "$work/many/files"
-CGO_ENABLED=0 go build -trimpath -ldflags "-s -w" -o "$work/hello/app" ./examples/hello
+bench/gobuild "$work/hello/app" ./examples/hello
 printf 'FROM scratch\nCOPY app /app\nENTRYPOINT ["/app"]\n' >"$work/hello/Dockerfile"
 head -c $((50 << 20)) /dev/urandom >"$work/big/blob"
 printf 'FROM scratch\nCOPY blob /blob\n' >"$work/big/Dockerfile"

@@ -13,10 +13,10 @@ work=$(mktemp -d /tmp/tabula-bench-doctor.XXXXXX)
 trap 'rm -rf "$work"' EXIT
 
 echo "building tabula and the inputs in $work"
-CGO_ENABLED=0 go build -trimpath -ldflags "-s -w" -o "$work/tabula" ./cmd/tabula
+bench/gobuild "$work/tabula" ./cmd/tabula
 tabula="$work/tabula"
 root="$work/root"
-CGO_ENABLED=0 go build -trimpath -ldflags "-s -w" -o "$work/hello" ./examples/hello
+bench/gobuild "$work/hello" ./examples/hello
 echo "hello binary: $(stat -c %s "$work/hello") bytes"
 
 # ~100 MB of real ELF programs and libraries from /usr/bin and the library

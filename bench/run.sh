@@ -32,11 +32,10 @@ trap cleanup EXIT
 [ -n "${KEEP:-}" ] && trap - EXIT
 
 echo "building tabula and hello in $work"
-CGO_ENABLED=0 go build -trimpath -ldflags "-s -w" -o "$tabula" ./cmd/tabula
-CGO_ENABLED=0 go build -trimpath -ldflags "-s -w" -o "$work/hello" ./e2e/testdata/hello.go
-CGO_ENABLED=0 go build -trimpath -ldflags "-s -w" -o "$work/sleep" ./e2e/testdata/sleep.go
-# Binaries just written by the linker start measurably slower than the same
-# bytes once written back: everything starts from clean page cache.
+bench/gobuild "$tabula" ./cmd/tabula
+bench/gobuild "$work/hello" ./e2e/testdata/hello.go
+bench/gobuild "$work/sleep" ./e2e/testdata/sleep.go
+# Nothing is left for the kernel to write back while runs are timed.
 sync
 "$tabula" --root "$root" pack "$work/hello" -t hello >/dev/null
 "$tabula" --root "$root" pack "$work/sleep" -t sleep >/dev/null
