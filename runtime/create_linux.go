@@ -24,7 +24,7 @@ import (
 // or a spawned program.
 type child struct {
 	cmd  *exec.Cmd
-	proc *os.Process
+	proc *process
 	cg   *containerCgroup // nil for exec'd processes
 	// mntns holds a spawned container's mount namespace, so that its
 	// teardown (unmounting the rootfs and the rest) does not delay the
@@ -181,7 +181,7 @@ func (r *Runtime) create(ctx context.Context, id, bundle string, opts CreateOpti
 	}
 	defer func() {
 		if retErr != nil {
-			ch.proc.Kill()
+			ch.proc.kill()
 			ch.wait()
 		}
 	}()
@@ -401,7 +401,7 @@ func (ch *child) start(ctx context.Context, create bool, config func() (*initCon
 	if err != nil {
 		return nil, err
 	}
-	ch.proc = cmd.Process
+	ch.proc = newProcess(cmd.Process.Pid)
 	defer func() {
 		if retErr != nil {
 			cmd.Process.Kill()

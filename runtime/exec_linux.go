@@ -89,8 +89,7 @@ func (r *Runtime) exec(ctx context.Context, id string, p *specs.Process, opts Ex
 			return nil, fmt.Errorf("exec in container %s: %w", id, err)
 		}
 		s.finish(releaseRun)
-		started, _ := os.FindProcess(s.pid) // never fails on Linux
-		return r.execStarted(&child{proc: started, threadGone: s.waitThread}, s.console, opts)
+		return r.execStarted(&child{proc: newProcess(s.pid), threadGone: s.waitThread}, s.console, opts)
 	}
 	cmd, err := newInitCmd("exec", id, opts.Stdin, opts.Stdout, opts.Stderr, proc.Terminal)
 	if err != nil {
@@ -121,8 +120,8 @@ func (r *Runtime) execStarted(ch *child, console *os.File, opts ExecOptions) (*P
 	pid := ch.proc.Pid
 	if opts.PidFile != "" {
 		if err := writePidFile(opts.PidFile, pid); err != nil {
-			ch.proc.Kill()
-			ch.proc.Wait()
+			ch.proc.kill()
+			ch.proc.wait()
 			return nil, err
 		}
 	}

@@ -126,17 +126,13 @@ func (p *Process) wait() (ExitStatus, error) {
 }
 
 func (ch *child) wait() (ExitStatus, error) {
-	ps, err := ch.proc.Wait()
+	ws, err := ch.proc.wait()
 	if ch.threadGone != nil {
 		ch.threadGone()
 	}
 	ch.closeMntns()
-	if ps == nil {
+	if err != nil {
 		return ExitStatus{}, err
-	}
-	ws, ok := ps.Sys().(syscall.WaitStatus)
-	if !ok {
-		return ExitStatus{Code: ps.ExitCode()}, nil
 	}
 	if ws.Signaled() {
 		return ExitStatus{Code: 128 + int(ws.Signal()), Signal: ws.Signal()}, nil

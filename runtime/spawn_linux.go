@@ -204,9 +204,8 @@ func spawnContainer(plan *createPlan, prog []byte, opts CreateOptions, run bool)
 		s.waitThread()
 		return nil, nil, fmt.Errorf("the program ended before it started: %w", err)
 	}
-	proc, _ := os.FindProcess(s.pid) // never fails on Linux
-	cg, _ := plan.cgroup()           // entered by the thread: made
-	return &child{proc: proc, cg: cg, mntns: mntns, threadGone: s.waitThread}, s.console, nil
+	cg, _ := plan.cgroup() // entered by the thread: made
+	return &child{proc: newProcess(s.pid), cg: cg, mntns: mntns, threadGone: s.waitThread}, s.console, nil
 }
 
 // createPlan is what the thread does to build a new container (enter).
