@@ -9,10 +9,12 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"testing/iotest"
 	"time"
 
 	"github.com/google/go-containerregistry/pkg/v1/validate"
@@ -319,6 +321,40 @@ func TestExtractRoundTrip(t *testing.T) {
 	}
 	if fi, err := os.Lstat(filepath.Join(root, "dev/null")); err != nil || fi.Mode()&fs.ModeCharDevice == 0 {
 		t.Errorf("dev/null: %v %v", fi, err)
+	}
+}
+
+// TestExtractFileContents unpacks files larger and smaller than one of
+// writeFile's writes, from a reader that returns little at a time as a
+// decompressor does, and a file the archive cuts short.
+func TestExtractFileContents(t *testing.T) {
+	big := make([]byte, 2*writeSize+12345)
+	rand.NewChaCha8([32]byte{1}).Read(big)
+	var buf bytes.Buffer
+	tw := tar.NewWriter(&buf)
+	for _, f := range []struct {
+		name string
+		body []byte
+	}{{"small", []byte("tiny")}, {"big", big}, {"empty", nil}, {"exact", big[:writeSize]}} {
+		tw.WriteHeader(&tar.Header{Name: f.name, Typeflag: tar.TypeReg, Mode: 0o755, Size: int64(len(f.body))})
+		tw.Write(f.body)
+	}
+	tw.Close()
+	root := t.TempDir()
+	if err := Extract(context.Background(), iotest.HalfReader(bytes.NewReader(buf.Bytes())), root, ExtractOptions{NoChown: true}); err != nil {
+		t.Fatal(err)
+	}
+	for name, want := range map[string][]byte{"small": []byte("tiny"), "big": big, "empty": nil, "exact": big[:writeSize]} {
+		got, err := os.ReadFile(filepath.Join(root, name))
+		if err != nil || !bytes.Equal(got, want) {
+			t.Errorf("%s: %d bytes (%v), want %d", name, len(got), err, len(want))
+		}
+	}
+
+	cut := buf.Bytes()[:1024+writeSize/2] // small's header and body, big's header, half of big
+	err := Extract(context.Background(), bytes.NewReader(cut), t.TempDir(), ExtractOptions{NoChown: true})
+	if !errors.Is(err, io.ErrUnexpectedEOF) {
+		t.Errorf("archive cut in a file: error %v, want one wrapping %v", err, io.ErrUnexpectedEOF)
 	}
 }
 
