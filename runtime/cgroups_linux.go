@@ -42,7 +42,7 @@ func cgroupPath(spec *specs.Spec, id string) string {
 // v2 host.
 type containerCgroup struct {
 	path string
-	v1   []cgroupv1.Hierarchy // the host's, on a v1 host
+	v1   []cgroupv1.Hierarchy // those it is in (cgroupv1.Needed), on a v1 host
 	v2   bool
 	dir  *os.File // v2: the cgroup directory, for CLONE_INTO_CGROUP
 }
@@ -91,6 +91,7 @@ func newCgroup(path string, res *specs.LinuxResources) (*containerCgroup, error)
 	if err != nil {
 		return nil, err
 	}
+	hs = cgroupv1.Needed(hs, res)
 	if err := cgroupv1.Create(hs, path, res); err != nil {
 		return nil, fmt.Errorf("create cgroup %s: %w", path, err)
 	}
@@ -133,17 +134,41 @@ func loadCgroup(path string) (*containerCgroup, error) {
 		c.v2 = true
 		return c, nil
 	}
+	hs, err := joinedHierarchies(path)
+	if err != nil {
+		return nil, err
+	}
+	if len(hs) == 0 {
+		return nil, fmt.Errorf("no cgroup v1 hierarchy has it: %w", fs.ErrNotExist)
+	}
+	c.v1 = hs
+	return c, nil
+}
+
+// joinedHierarchies are the host's v1 hierarchies that have cgroup path:
+// the ones its container joined.
+func joinedHierarchies(path string) ([]cgroupv1.Hierarchy, error) {
 	hs, err := hostHierarchies()
 	if err != nil {
 		return nil, err
 	}
-	if len(hs) > 0 {
-		if _, err := os.Lstat(hs[0].Dir(path)); err != nil {
-			return nil, err
+	var in []cgroupv1.Hierarchy
+	for _, h := range hs {
+		if _, err := os.Lstat(h.Dir(path)); err == nil {
+			in = append(in, h)
 		}
 	}
-	c.v1 = hs
-	return c, nil
+	return in, nil
+}
+
+// mounts are the mount points of the v1 hierarchies the cgroup is in,
+// the ones the container sees (mountCgroupfs).
+func (c *containerCgroup) mounts() []string {
+	var ms []string
+	for _, h := range c.v1 {
+		ms = append(ms, h.Mount)
+	}
+	return ms
 }
 
 // openDir opens the v2 cgroup directory for CLONE_INTO_CGROUP.
@@ -259,12 +284,13 @@ func (c *containerCgroup) delete() error {
 	return removeCgroup(c.path)
 }
 
-// cgroupDirs are the directories of cgroup path in every hierarchy.
+// cgroupDirs are the directories of cgroup path: in every v1 hierarchy
+// its container joined, or in the unified one.
 func cgroupDirs(path string) ([]string, error) {
 	if unifiedHost() {
 		return []string{filepath.Join(cgroupRoot, path)}, nil
 	}
-	hs, err := hostHierarchies()
+	hs, err := joinedHierarchies(path)
 	if err != nil {
 		return nil, err
 	}

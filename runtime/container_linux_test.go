@@ -215,10 +215,18 @@ func testContainers(t *testing.T, noSpawn bool) {
 			}, want: []string{"can't fork"}, notWant: []string{"done"}},
 	}
 	if !unifiedHost() {
-		// v1 and hybrid hosts: each hierarchy under the tmpfs, read-only.
+		// v1 and hybrid hosts: each hierarchy the container is in under
+		// the tmpfs, read-only; with no cpu limit, cpu is not one, nor
+		// are cpuacct, cpuset, blkio, freezer and the named ones.
 		for i := range tests {
-			if tests[i].name == "standard mounts" {
-				tests[i].want = append(tests[i].want, " /sys/fs/cgroup/memory ro,nosuid,nodev,noexec", " /sys/fs/cgroup/pids ro,")
+			switch tests[i].name {
+			case "standard mounts":
+				tests[i].want = append(tests[i].want, " /sys/fs/cgroup/memory ro,nosuid,nodev,noexec", " /sys/fs/cgroup/pids ro,", " /sys/fs/cgroup/devices ro,")
+				tests[i].notWant = append(tests[i].notWant, " /sys/fs/cgroup/cpu", " /sys/fs/cgroup/freezer ", " /sys/fs/cgroup/blkio ", " /sys/fs/cgroup/systemd ")
+			case "cpu quota":
+				tests[i].args = []string{"sh", "-c", "cat /sys/fs/cgroup/cpu/cpu.cfs_quota_us /sys/fs/cgroup/cpu/cpu.cfs_period_us; ls /sys/fs/cgroup"}
+				tests[i].want = append(tests[i].want, "\nmemory\n")
+				tests[i].notWant = append(tests[i].notWant, "freezer")
 			}
 		}
 	}

@@ -306,7 +306,7 @@ func (r *Runtime) createInit(ctx context.Context, dir, id string, plan *createPl
 				return nil, err
 			}
 			ch.cg = c
-			cfg.CgroupTasks = c.taskFiles()
+			cfg.CgroupTasks, cfg.CgroupMounts = c.taskFiles(), c.mounts()
 		}
 		cfg.Fifo, cfg.Seccomp = fifo, prog
 		return cfg, nil

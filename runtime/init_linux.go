@@ -42,7 +42,10 @@ type initConfig struct {
 	// CgroupTasks are the tasks files of the container's cgroup in each
 	// v1 hierarchy, which the init's thread writes itself to.
 	CgroupTasks []string `json:"cgroupTasks,omitempty"`
-	NewCgroupNS bool     `json:"newCgroupNS,omitempty"`
+	// CgroupMounts are the mount points of the v1 hierarchies the
+	// container's cgroup is in, which its /sys/fs/cgroup shows.
+	CgroupMounts []string `json:"cgroupMounts,omitempty"`
+	NewCgroupNS  bool     `json:"newCgroupNS,omitempty"`
 	// Seccomp is the compiled filter of spec.linux.seccomp (which is not
 	// sent), or nil.
 	Seccomp []byte `json:"seccomp,omitempty"`

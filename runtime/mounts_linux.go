@@ -155,7 +155,7 @@ func mountSpec(cfg *initConfig, which func(i int) bool) error {
 		if !which(i) {
 			continue
 		}
-		if err := mountInto(cfg.Root, cfg.Bundle, m); err != nil {
+		if err := mountInto(cfg.Root, cfg, m); err != nil {
 			return fmt.Errorf("mounts[%d] (%s): %w", i, m.Destination, err)
 		}
 	}
@@ -182,9 +182,9 @@ func populateRootfs(cfg *initConfig) error {
 	return nil
 }
 
-// mountInto makes mount m inside root; its destination is resolved with
-// securejoin, so symlinks in the image never lead outside root.
-func mountInto(root, bundle string, m specs.Mount) error {
+// mountInto makes mount m of cfg inside root; its destination is resolved
+// with securejoin, so symlinks in the image never lead outside root.
+func mountInto(root string, cfg *initConfig, m specs.Mount) error {
 	dest, err := securejoin.SecureJoin(root, m.Destination)
 	if err != nil {
 		return err
@@ -197,7 +197,7 @@ func mountInto(root, bundle string, m specs.Mount) error {
 	case flags&unix.MS_BIND != 0:
 		source := m.Source
 		if !filepath.IsAbs(source) {
-			source = filepath.Join(bundle, source)
+			source = filepath.Join(cfg.Bundle, source)
 		}
 		fi, err := os.Stat(source)
 		if err != nil {
@@ -218,7 +218,7 @@ func mountInto(root, bundle string, m specs.Mount) error {
 		if err := createTarget(dest, true); err != nil {
 			return err
 		}
-		if err := mountCgroupfs(dest, flags); err != nil {
+		if err := mountCgroupfs(dest, flags, cfg.CgroupMounts); err != nil {
 			return err
 		}
 	default:
@@ -275,7 +275,8 @@ func createTarget(dest string, dir bool) error {
 
 // mountCgroupfs shows the container its own cgroup (the root of its cgroup
 // namespace): cgroup2 on a unified host; on v1 and hybrid hosts a tmpfs
-// holding each of the host's hierarchies, as Docker does.
+// holding each hierarchy the container is in, whose mount points on the
+// host are joined. A hierarchy it is not in would show it the host's.
 // hostCgroupMounts are the host's v1 hierarchies under /sys/fs/cgroup, named
 // ones (systemd's) included, found once per process; a hybrid host's
 // unified hierarchy holds no controllers (only systemd's bookkeeping) and
@@ -287,7 +288,7 @@ var hostCgroupMounts = sync.OnceValues(func() ([]*mountinfo.Info, error) {
 	})
 })
 
-func mountCgroupfs(dest string, flags uintptr) error {
+func mountCgroupfs(dest string, flags uintptr, joined []string) error {
 	if unifiedHost() {
 		return mount("cgroup2", dest, "cgroup2", flags, "")
 	}
@@ -299,6 +300,9 @@ func mountCgroupfs(dest string, flags uintptr) error {
 		return err
 	}
 	for _, h := range hier {
+		if !slices.Contains(joined, h.Mountpoint) {
+			continue
+		}
 		sub := filepath.Join(dest, filepath.Base(h.Mountpoint))
 		if err := os.Mkdir(sub, 0o755); err != nil {
 			return err
@@ -319,7 +323,8 @@ func mountCgroupfs(dest string, flags uintptr) error {
 			if e.Type()&os.ModeSymlink == 0 {
 				continue
 			}
-			if target, err := os.Readlink(filepath.Join(cgroupRoot, e.Name())); err == nil {
+			target, err := os.Readlink(filepath.Join(cgroupRoot, e.Name()))
+			if err == nil && slices.Contains(joined, filepath.Join(cgroupRoot, target)) {
 				os.Symlink(target, filepath.Join(dest, e.Name()))
 			}
 		}

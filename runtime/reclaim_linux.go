@@ -28,8 +28,8 @@ func (r *Runtime) Reclaim(id string, l *reclaim.List) bool {
 	}
 	var dirs []string
 	if st.Cgroup != "" {
-		// A container's processes are in every hierarchy of a v1 host:
-		// one tells.
+		// A container's processes are in every hierarchy it joined on a
+		// v1 host: one tells.
 		if dirs, err = cgroupDirs(st.Cgroup); err != nil || len(dirs) == 0 || len(cgroupPids(dirs[:1])) > 0 {
 			return false // Delete kills them
 		}

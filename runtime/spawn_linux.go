@@ -445,6 +445,7 @@ func buildContainer(plan *createPlan) error {
 	if err != nil {
 		return err
 	}
+	cfg.CgroupMounts = cg.mounts()
 	// The cgroup before its namespace, which is rooted where the thread is.
 	if err := enterCgroup(cg); err != nil {
 		return err
@@ -610,7 +611,7 @@ func finishProc(pid int, cfg *initConfig) error {
 			if m.Type == "proc" {
 				err = mountProc(m, pidns)
 			} else {
-				err = mountInto("/", cfg.Bundle, m)
+				err = mountInto("/", cfg, m)
 			}
 			if err != nil {
 				return fmt.Errorf("mounts[%d] (%s): %w", i, m.Destination, err)
