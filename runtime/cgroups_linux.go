@@ -341,7 +341,9 @@ func signalCgroup(path string, sig unix.Signal) (int, error) {
 }
 
 // killCgroup kills every process left in the cgroup whose directories are
-// dirs and waits until they have exited.
+// dirs and waits until they have exited, and until every thread of this
+// process in it has ended: the thread that spawned the container's
+// program, on its way out once the program is let go or dies.
 func killCgroup(ctx context.Context, dirs []string) {
 	var pidfds []int
 	for _, pid := range cgroupPids(dirs) {
@@ -356,6 +358,31 @@ func killCgroup(ctx context.Context, dirs []string) {
 		waitExit(ctx, fd)
 		unix.Close(fd)
 	}
+	for _, tid := range ownThreads(dirs) {
+		waitThreadExit(tid)
+	}
+}
+
+// ownThreads lists the threads of this process in the v1 cgroup whose
+// directories are dirs.
+func ownThreads(dirs []string) []int {
+	var tids []int
+	for _, d := range dirs {
+		b, err := sysfile.ReadFile(filepath.Join(d, "tasks"))
+		if err != nil {
+			continue
+		}
+		for _, f := range strings.Fields(string(b)) {
+			tid, err := strconv.Atoi(f)
+			if err != nil || slices.Contains(tids, tid) {
+				continue
+			}
+			if _, err := os.Lstat("/proc/self/task/" + f); err == nil {
+				tids = append(tids, tid)
+			}
+		}
+	}
+	return tids
 }
 
 // removeCgroup removes cgroup path (and any cgroup made below it) from

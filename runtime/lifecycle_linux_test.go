@@ -443,7 +443,9 @@ func TestNetworkNamespaceAhead(t *testing.T) {
 		}
 		var got unix.Stat_t
 		err = unix.Stat("/proc/"+itoa(c.Pid)+"/ns/net", &got)
-		r.Delete(ctx, "ahead", true)
+		if derr := r.Delete(ctx, "ahead", true); derr != nil {
+			t.Errorf("noSpawn %v: delete: %v", noSpawn, derr)
+		}
 		if err != nil || got.Ino != want.Ino || got.Dev != want.Dev {
 			t.Errorf("noSpawn %v: the container's network namespace is %d, not the one made ahead, %d (%v)", noSpawn, got.Ino, want.Ino, err)
 		}
