@@ -183,6 +183,7 @@ func (r *Runtime) create(ctx context.Context, id, bundle string, opts CreateOpti
 		if retErr != nil {
 			ch.proc.kill()
 			ch.wait()
+			ch.closeMntns()
 		}
 	}()
 	cg := ch.cg
@@ -234,7 +235,7 @@ func (r *Runtime) create(ctx context.Context, id, bundle string, opts CreateOpti
 			return nil, err
 		}
 	}
-	return &Container{ID: id, Pid: pid, proc: ch, Console: console}, nil
+	return &Container{ID: id, Pid: pid, proc: ch, dir: dir, Console: console}, nil
 }
 
 // startCgroup starts making the cgroup at path and returns the function

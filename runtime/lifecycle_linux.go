@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"sync"
 	"syscall"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
@@ -109,6 +110,7 @@ func (c *Container) wait() (ExitStatus, error) {
 		return ExitStatus{}, fmt.Errorf("container %s was created by another process: %w", c.ID, errdefs.ErrFailedPrecondition)
 	}
 	st, err := c.proc.wait()
+	keepMntns(c.dir, c.proc)
 	if err != nil {
 		return st, err
 	}
@@ -130,7 +132,6 @@ func (ch *child) wait() (ExitStatus, error) {
 	if ch.threadGone != nil {
 		ch.threadGone()
 	}
-	ch.closeMntns()
 	if err != nil {
 		return ExitStatus{}, err
 	}
@@ -140,11 +141,42 @@ func (ch *child) wait() (ExitStatus, error) {
 	return ExitStatus{Code: ws.ExitStatus()}, nil
 }
 
-// closeMntns lets go of a spawned container's mount namespace, in the
-// background: its teardown unmounts the rootfs and the rest.
+// A spawned container's mount namespace is held by this process
+// (child.mntns), so that its teardown, which unmounts the rootfs and the
+// rest and waits for RCU grace periods, is no part of its program's exit.
+// Once the program has exited, the namespace waits in exitedMntns, by the
+// container's state directory: Reclaim hands it to the process that
+// removes the container, which lets it go last, after this one has gone
+// on; Delete lets it go in the background.
+var exitedMntns sync.Map // state directory → *os.File
+
+// keepMntns keeps the mount namespace of ch, whose program has exited, for
+// Reclaim or Delete.
+func keepMntns(dir string, ch *child) {
+	if ch.mntns == nil {
+		return
+	}
+	if old, loaded := exitedMntns.Swap(dir, ch.mntns); loaded {
+		go old.(*os.File).Close()
+	}
+	ch.mntns = nil
+}
+
+// takeMntns returns the mount namespace kept for the container whose
+// state directory is dir, if any, and forgets it.
+func takeMntns(dir string) *os.File {
+	if f, ok := exitedMntns.LoadAndDelete(dir); ok {
+		return f.(*os.File)
+	}
+	return nil
+}
+
+// closeMntns lets go of a spawned container's mount namespace in the
+// background.
 func (ch *child) closeMntns() {
 	if ch.mntns != nil {
 		go ch.mntns.Close()
+		ch.mntns = nil
 	}
 }
 
@@ -205,6 +237,9 @@ func (r *Runtime) delete(ctx context.Context, id string, force bool) error {
 		unix.PidfdSendSignal(pidfd, unix.SIGKILL, nil, 0)
 		waitExit(ctx, pidfd)
 		unix.Close(pidfd)
+	}
+	if f := takeMntns(st.dir); f != nil {
+		go f.Close()
 	}
 	return removeContainer(ctx, id, st.Cgroup, st.dir)
 }

@@ -14,7 +14,9 @@ var stateEntries = []string{stateFile, heldName, fifoName, tracedMark}
 
 // Reclaim removes container id, whose processes have all exited, from this
 // runtime at once, and adds to l the removal of what is left of it: its
-// state directory, renamed away, and its cgroup. It returns false, having
+// state directory, renamed away, and its cgroup; and the mount namespace
+// this process holds when it created the container and waited for its
+// program, for l to let go of last. It returns false, having
 // changed nothing, when the container has a process still (or no state);
 // the caller then deletes it with Delete.
 func (r *Runtime) Reclaim(id string, l *reclaim.List) bool {
@@ -37,6 +39,9 @@ func (r *Runtime) Reclaim(id string, l *reclaim.List) bool {
 	gone := filepath.Join(r.StateDir, removingPrefix+id)
 	if os.Rename(st.dir, gone) != nil {
 		return false
+	}
+	if f := takeMntns(st.dir); f != nil {
+		l.Hold(f)
 	}
 	for _, d := range dirs {
 		l.Rmdir(d)

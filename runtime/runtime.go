@@ -64,6 +64,7 @@ type Container struct {
 	Console *os.File
 
 	proc *child // the init process, when this process created it
+	dir  string // its state directory
 }
 
 // ExitStatus is how a container's process ended.

@@ -2,6 +2,7 @@ package reclaim
 
 import (
 	"runtime"
+	"slices"
 	"sync"
 	"unsafe"
 
@@ -29,18 +30,34 @@ var (
 // Detach starts a process that does l's removals, in order, and exits, and
 // returns its process ID without waiting for it. The process shares this
 // one's memory (which it only reads; l must not change after), closes
-// every file it inherited first (so that a pipe this process writes to
-// ends when this one exits) and blocks all signals. It is this process's
-// child, a zombie once done until this process exits or reaps it. Detach
-// returns 0, having started nothing, when the kernel refuses; the caller
-// then calls Remove.
+// every file it inherited but the held ones first (so that a pipe this
+// process writes to ends when this one exits), the held ones last, and
+// blocks all signals. It is this process's child, a zombie once done until
+// this process exits or reaps it. Detach returns 0, having started
+// nothing, when the kernel refuses; the caller then calls Remove.
 func (l *List) Detach() int {
-	ops := make([]op, 0, len(l.ops)+5)
+	held := make([]uintptr, 0, len(l.held))
+	for _, f := range l.held {
+		held = append(held, f.Fd())
+	}
+	slices.Sort(held)
+	ops := make([]op, 0, len(l.ops)+2*len(held)+5)
 	for fd := range uintptr(3) {
 		ops = append(ops, op{nr: unix.SYS_CLOSE, a1: fd})
 	}
-	ops = append(ops, op{nr: unix.SYS_CLOSE_RANGE, a1: 3, a2: 0xffffffff}) // Linux 5.9; before, a failed call passed over
+	// Linux 5.9; before, a failed call passed over.
+	from := uintptr(3)
+	for _, fd := range held {
+		if fd > from {
+			ops = append(ops, op{nr: unix.SYS_CLOSE_RANGE, a1: from, a2: fd - 1})
+		}
+		from = max(from, fd+1)
+	}
+	ops = append(ops, op{nr: unix.SYS_CLOSE_RANGE, a1: from, a2: 0xffffffff})
 	ops = append(ops, l.ops...)
+	for _, fd := range held {
+		ops = append(ops, op{nr: unix.SYS_CLOSE, a1: fd})
+	}
 	ops = append(ops, op{nr: opEnd})
 	stack, err := unix.Mmap(-1, 0, stackSize, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_PRIVATE|unix.MAP_ANONYMOUS)
 	if err != nil {
@@ -59,5 +76,9 @@ func (l *List) Detach() int {
 	unix.RawSyscall6(unix.SYS_RT_SIGPROCMASK, unix.SIG_SETMASK, uintptr(unsafe.Pointer(&all)), uintptr(unsafe.Pointer(&old)), 8, 0, 0)
 	pid := clone(unix.CLONE_VM|uintptr(unix.SIGCHLD), top, &ops[0])
 	unix.RawSyscall6(unix.SYS_RT_SIGPROCMASK, unix.SIG_SETMASK, uintptr(unsafe.Pointer(&old)), 0, 8, 0, 0)
-	return max(pid, 0)
+	if pid <= 0 {
+		return 0
+	}
+	l.closeHeld()
+	return pid
 }

@@ -3,6 +3,7 @@ package reclaim
 import (
 	"errors"
 	"io/fs"
+	"os"
 	"unsafe"
 
 	"golang.org/x/sys/unix"
@@ -24,7 +25,24 @@ var atFDCWD = func() uintptr { fd := int64(unix.AT_FDCWD); return uintptr(fd) }(
 // (a directory not empty, an entry already gone) is passed over.
 type List struct {
 	ops   []op
-	paths [][]byte // the NUL-terminated paths the ops point into
+	paths [][]byte   // the NUL-terminated paths the ops point into
+	held  []*os.File // closed last (Hold)
+}
+
+// Hold hands f over to l, to be closed once the removals are done: by the
+// detached process, which keeps its copy open until then (Detach closes
+// the caller's), or by Remove. It is for a file whose last close is dear,
+// such as the last reference to a mount namespace, whose teardown
+// unmounts everything in it and waits for RCU grace periods: the detached
+// process pays it, after the caller has gone on.
+func (l *List) Hold(f *os.File) { l.held = append(l.held, f) }
+
+// closeHeld closes this process's copies of the held files.
+func (l *List) closeHeld() {
+	for _, f := range l.held {
+		f.Close()
+	}
+	l.held = nil
 }
 
 // Unlink adds the removal of file path.
@@ -52,5 +70,6 @@ func (l *List) Remove() error {
 			first = &fs.PathError{Op: "remove", Path: p, Err: err}
 		}
 	}
+	l.closeHeld()
 	return first
 }

@@ -145,3 +145,46 @@ func TestDetachOutlivesCaller(t *testing.T) {
 		}
 	}
 }
+
+// TestDetachHold: a held file stays open in the detached process through
+// its removals, and only there: the read end of a held pipe sees its end
+// once the list is done.
+func TestDetachHold(t *testing.T) {
+	if !detaches(t) {
+		return
+	}
+	marker := filepath.Join(t.TempDir(), "marker")
+	if err := os.WriteFile(marker, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	r, w, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	var l List
+	ts := unix.Timespec{Nsec: 200e6}
+	l.ops = append(l.ops, op{nr: unix.SYS_NANOSLEEP, a1: uintptr(unsafe.Pointer(&ts))})
+	l.paths = append(l.paths, nil)
+	l.Unlink(marker)
+	l.Hold(w)
+	start := time.Now()
+	pid := l.Detach()
+	if pid <= 0 {
+		t.Fatalf("Detach = %d", pid)
+	}
+	if _, err := w.Write([]byte("x")); err == nil {
+		t.Error("this process's copy of the held pipe is still open after Detach")
+	}
+	if _, err := io.ReadAll(r); err != nil {
+		t.Fatal(err)
+	}
+	if took := time.Since(start); took < 150*time.Millisecond {
+		t.Errorf("the held pipe ended after %v, before the detached process's sleep", took)
+	}
+	if _, err := os.Stat(marker); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("the held pipe ended before the removals were done: %v", err)
+	}
+	var ws unix.WaitStatus
+	unix.Wait4(pid, &ws, 0, nil)
+}
