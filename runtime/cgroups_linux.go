@@ -304,21 +304,30 @@ func cgroupDirs(path string) ([]string, error) {
 // cgroupPids lists the processes in the cgroup whose directories in every
 // hierarchy are dirs, tabula itself excepted.
 func cgroupPids(dirs []string) []int {
-	seen := map[int]bool{os.Getpid(): true}
-	var pids []int
+	self := os.Getpid()
+	return cgroupIDs(dirs, "cgroup.procs", func(pid int) bool { return pid != self })
+}
+
+// cgroupIDs lists, each once, the IDs in file (cgroup.procs, tasks) of the
+// cgroup whose directories are dirs that keep accepts.
+func cgroupIDs(dirs []string, file string, keep func(id int) bool) []int {
+	seen := map[int]bool{}
+	var ids []int
 	for _, d := range dirs {
-		b, err := sysfile.ReadFile(filepath.Join(d, "cgroup.procs"))
+		b, err := sysfile.ReadFile(filepath.Join(d, file))
 		if err != nil {
 			continue
 		}
 		for _, f := range strings.Fields(string(b)) {
-			if pid, err := strconv.Atoi(f); err == nil && !seen[pid] {
-				seen[pid] = true
-				pids = append(pids, pid)
+			if id, err := strconv.Atoi(f); err == nil && !seen[id] {
+				seen[id] = true
+				if keep(id) {
+					ids = append(ids, id)
+				}
 			}
 		}
 	}
-	return pids
+	return ids
 }
 
 // signalCgroup sends sig to every process of cgroup path and returns how
@@ -366,23 +375,10 @@ func killCgroup(ctx context.Context, dirs []string) {
 // ownThreads lists the threads of this process in the v1 cgroup whose
 // directories are dirs.
 func ownThreads(dirs []string) []int {
-	var tids []int
-	for _, d := range dirs {
-		b, err := sysfile.ReadFile(filepath.Join(d, "tasks"))
-		if err != nil {
-			continue
-		}
-		for _, f := range strings.Fields(string(b)) {
-			tid, err := strconv.Atoi(f)
-			if err != nil || slices.Contains(tids, tid) {
-				continue
-			}
-			if _, err := os.Lstat("/proc/self/task/" + f); err == nil {
-				tids = append(tids, tid)
-			}
-		}
-	}
-	return tids
+	return cgroupIDs(dirs, "tasks", func(tid int) bool {
+		_, err := os.Lstat("/proc/self/task/" + strconv.Itoa(tid))
+		return err == nil
+	})
 }
 
 // removeCgroup removes cgroup path (and any cgroup made below it) from
