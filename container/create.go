@@ -3,7 +3,9 @@ package container
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"io/fs"
 	"net"
 	"os"
 	"path"
@@ -127,11 +129,13 @@ func (c *Containers) Create(ctx context.Context, src *Source, opts *Options, joi
 			c.releaseName(name, id)
 		}
 	}()
-	if err := os.MkdirAll(c.dir(), 0o711); err != nil {
-		return nil, err
-	}
-	if err := os.Mkdir(dir, 0o711); err != nil {
-		return nil, err
+	if !c.takeRecycled(dir) {
+		if err := os.MkdirAll(c.dir(), 0o711); err != nil {
+			return nil, err
+		}
+		if err := os.Mkdir(dir, 0o711); err != nil {
+			return nil, err
+		}
 	}
 	spec, rec, err := c.buildSpec(src, opts, joined, id, name, res)
 	if err != nil {
@@ -188,7 +192,7 @@ func (c *Containers) Create(ctx context.Context, src *Source, opts *Options, joi
 // prepareRootfs makes the mount point of the container's root file system
 // in dir and its writable layer over lowers.
 func (c *Containers) prepareRootfs(dir string, lowers []string) ([]specs.Mount, error) {
-	if err := os.Mkdir(filepath.Join(dir, "rootfs"), 0o755); err != nil {
+	if err := os.Mkdir(filepath.Join(dir, "rootfs"), 0o755); err != nil && !errors.Is(err, fs.ErrExist) {
 		return nil, err
 	}
 	snaps := &Snapshots{Root: c.Root}

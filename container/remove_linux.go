@@ -17,7 +17,9 @@ import (
 // waits for the disk, and run --rm would wait for a dozen before it
 // returns. The container's directory and runtime state are renamed away
 // first; a writable layer the container wrote to is emptied here, since
-// only known entries go later. It returns false, having changed nothing,
+// only known entries go later. The directory itself is kept for a new
+// container when fewer than maxRecycled are (recycle_linux.go). It
+// returns false, having changed nothing,
 // when the container still has processes: the caller removes it.
 func (c *Containers) removeLater(rec *Record) (bool, error) {
 	var l reclaim.List
@@ -39,12 +41,22 @@ func (c *Containers) removeLater(rec *Record) (bool, error) {
 	for _, e := range workEntries {
 		addRemoval(&l, filepath.Join(gone, "work"), e)
 	}
-	l.Rmdir(filepath.Join(gone, "work"))
-	l.Rmdir(filepath.Join(gone, "upper"))
-	for _, e := range containerEntries {
-		addRemoval(&l, gone, e)
+	if keep, ok := c.recycleTarget(rec.ID); ok {
+		// Kept for a new container (recycle_linux.go) once its mount
+		// namespace, which holds the overlay on it, is gone.
+		for _, e := range ownEntries {
+			addRemoval(&l, gone, e)
+		}
+		l.Release()
+		l.Rename(gone, keep)
+	} else {
+		l.Rmdir(filepath.Join(gone, "work"))
+		l.Rmdir(filepath.Join(gone, "upper"))
+		for _, e := range containerEntries {
+			addRemoval(&l, gone, e)
+		}
+		l.Rmdir(gone)
 	}
-	l.Rmdir(gone)
 	if l.Detach() == 0 {
 		l.Remove()
 		return true, os.RemoveAll(gone) // anything not listed
@@ -86,6 +98,10 @@ func emptyDir(dir string) bool {
 // besides its writable layer: files, and the mount point of its root
 // filesystem (a name ending in "/" is a directory).
 var containerEntries = []string{"config.json", "hostname", "hosts", "resolv.conf", "state.json", "container.log", "rootfs/"}
+
+// ownEntries are the container's own among containerEntries: what a kept
+// directory must not hold (recycle_linux.go).
+var ownEntries = []string{"state.json", "container.log"}
 
 // workEntries are what overlayfs leaves in a work directory, deepest
 // first: its own work directory and, after a volatile mount, the mark that

@@ -56,3 +56,5 @@ func (c *Containers) Exec(ctx context.Context, rec *Record, eo ExecOptions, stdi
 func Monitor(args []string) int { return 2 }
 func Starter(args []string) int { return 2 }
 func Reaper(args []string) int  { return 2 }
+
+func (c *Containers) takeRecycled(dir string) bool { return false }

@@ -121,15 +121,40 @@ func runEnv(t *testing.T) *env {
 }
 
 // containerDirs lists <root>/containers, once the containers removed
-// lately are gone (waitRemoved).
+// lately are gone (waitRemoved), but for the directories kept for new
+// containers (.recycled), which must hold nothing of the containers they
+// were.
 func (e *env) containerDirs() []string {
 	e.waitRemoved()
 	ents, _ := os.ReadDir(filepath.Join(e.root, "containers"))
 	var out []string
 	for _, d := range ents {
+		if d.Name() == ".recycled" {
+			e.checkRecycled(filepath.Join(e.root, "containers", d.Name()))
+			continue
+		}
 		out = append(out, d.Name())
 	}
 	return out
+}
+
+// checkRecycled checks that the directories kept in dir have no record or
+// log, and an empty writable layer and work directory.
+func (e *env) checkRecycled(dir string) {
+	e.t.Helper()
+	kept, _ := os.ReadDir(dir)
+	for _, k := range kept {
+		for _, f := range []string{"state.json", "container.log"} {
+			if _, err := os.Lstat(filepath.Join(dir, k.Name(), f)); err == nil {
+				e.t.Errorf("kept directory %s holds the %s of the container it was", k.Name(), f)
+			}
+		}
+		for _, d := range []string{"upper", "work"} {
+			if ents, _ := os.ReadDir(filepath.Join(dir, k.Name(), d)); len(ents) > 0 {
+				e.t.Errorf("kept directory %s: %s is not empty: %v", k.Name(), d, ents)
+			}
+		}
+	}
 }
 
 // assertNothingLeft checks that container id (or, with id "", any

@@ -31,7 +31,8 @@ var (
 // returns its process ID without waiting for it. The process shares this
 // one's memory (which it only reads; l must not change after), closes
 // every file it inherited but the held ones first (so that a pipe this
-// process writes to ends when this one exits), the held ones last, and
+// process writes to ends when this one exits), the held ones last or at
+// Release, and
 // blocks all signals. It is this process's child, a zombie once done until
 // this process exits or reaps it. Detach returns 0, having started
 // nothing, when the kernel refuses; the caller then calls Remove.
@@ -54,9 +55,18 @@ func (l *List) Detach() int {
 		from = max(from, fd+1)
 	}
 	ops = append(ops, op{nr: unix.SYS_CLOSE_RANGE, a1: from, a2: 0xffffffff})
-	ops = append(ops, l.ops...)
-	for _, fd := range held {
-		ops = append(ops, op{nr: unix.SYS_CLOSE, a1: fd})
+	released := false
+	for _, o := range append(l.ops, op{nr: opRelease}) {
+		if o.nr != opRelease {
+			ops = append(ops, o)
+			continue
+		}
+		if !released {
+			for _, fd := range held {
+				ops = append(ops, op{nr: unix.SYS_CLOSE, a1: fd})
+			}
+			released = true
+		}
 	}
 	ops = append(ops, op{nr: opEnd})
 	stack, err := unix.Mmap(-1, 0, stackSize, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_PRIVATE|unix.MAP_ANONYMOUS)

@@ -15,7 +15,8 @@ import (
 )
 
 // tree makes dir/a/b/f, dir/a/g and dir/keep/k, and returns the list
-// removing all but keep's file, deepest first: keep stays, being not empty.
+// removing all but keep's file, deepest first (keep stays, being not
+// empty), and then renaming that file to keep/moved.
 func tree(t *testing.T) (string, *List) {
 	dir := t.TempDir()
 	for _, d := range []string{"a/b", "keep"} {
@@ -35,6 +36,7 @@ func tree(t *testing.T) (string, *List) {
 	l.Unlink(filepath.Join(dir, "a/g"))
 	l.Unlink(filepath.Join(dir, "a/missing"))
 	l.Rmdir(filepath.Join(dir, "a"))
+	l.Rename(filepath.Join(dir, "keep/k"), filepath.Join(dir, "keep/moved"))
 	return dir, &l
 }
 
@@ -57,8 +59,8 @@ func TestRemove(t *testing.T) {
 	if !errors.Is(err, unix.ENOTEMPTY) {
 		t.Errorf("Remove = %v, want the error of keep, not empty", err)
 	}
-	if got := entries(t, dir); len(got) != 2 || got[0] != "keep" || got[1] != "keep/k" {
-		t.Errorf("left %v, want keep and keep/k", got)
+	if got := entries(t, dir); len(got) != 2 || got[0] != "keep" || got[1] != "keep/moved" {
+		t.Errorf("left %v, want keep and keep/moved", got)
 	}
 }
 
@@ -89,8 +91,8 @@ func TestDetach(t *testing.T) {
 	if _, err := unix.Wait4(pid, &ws, 0, nil); err != nil || !ws.Exited() || ws.ExitStatus() != 0 {
 		t.Fatalf("the detached process: %v, status %v", err, ws)
 	}
-	if got := entries(t, dir); len(got) != 2 || got[0] != "keep" || got[1] != "keep/k" {
-		t.Errorf("left %v, want keep and keep/k", got)
+	if got := entries(t, dir); len(got) != 2 || got[0] != "keep" || got[1] != "keep/moved" {
+		t.Errorf("left %v, want keep and keep/moved", got)
 	}
 	// This process's memory and files are its own still.
 	if _, err := os.Stat(dir); err != nil {
@@ -108,7 +110,6 @@ func TestDetachOutlivesCaller(t *testing.T) {
 		var l List
 		ts := unix.Timespec{Sec: 2}
 		l.ops = append(l.ops, op{nr: unix.SYS_NANOSLEEP, a1: uintptr(unsafe.Pointer(&ts))})
-		l.paths = append(l.paths, nil)
 		l.Unlink(os.Getenv("RECLAIM_HELPER"))
 		if l.Detach() <= 0 {
 			os.Exit(3)
@@ -165,7 +166,6 @@ func TestDetachHold(t *testing.T) {
 	var l List
 	ts := unix.Timespec{Nsec: 200e6}
 	l.ops = append(l.ops, op{nr: unix.SYS_NANOSLEEP, a1: uintptr(unsafe.Pointer(&ts))})
-	l.paths = append(l.paths, nil)
 	l.Unlink(marker)
 	l.Hold(w)
 	start := time.Now()
@@ -187,4 +187,47 @@ func TestDetachHold(t *testing.T) {
 	}
 	var ws unix.WaitStatus
 	unix.Wait4(pid, &ws, 0, nil)
+}
+
+// TestDetachRelease: Release closes the held files where it stands, before
+// the steps added after it.
+func TestDetachRelease(t *testing.T) {
+	if !detaches(t) {
+		return
+	}
+	dir := t.TempDir()
+	before, after := filepath.Join(dir, "before"), filepath.Join(dir, "after")
+	if err := os.WriteFile(before, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	r, w, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	var l List
+	ts := unix.Timespec{Nsec: 300e6}
+	l.Hold(w)
+	l.Release()
+	l.ops = append(l.ops, op{nr: unix.SYS_NANOSLEEP, a1: uintptr(unsafe.Pointer(&ts))})
+	l.Rename(before, after)
+	start := time.Now()
+	pid := l.Detach()
+	if pid <= 0 {
+		t.Fatalf("Detach = %d", pid)
+	}
+	if _, err := io.ReadAll(r); err != nil {
+		t.Fatal(err)
+	}
+	if took := time.Since(start); took > 250*time.Millisecond {
+		t.Errorf("the held pipe ended after %v, not before the steps after Release", took)
+	}
+	if _, err := os.Stat(before); err != nil {
+		t.Errorf("the step after Release was done before the held pipe ended: %v", err)
+	}
+	var ws unix.WaitStatus
+	unix.Wait4(pid, &ws, 0, nil)
+	if _, err := os.Stat(after); err != nil {
+		t.Errorf("the rename after Release was not done: %v", err)
+	}
 }
