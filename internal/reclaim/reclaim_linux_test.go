@@ -109,7 +109,7 @@ func TestDetachOutlivesCaller(t *testing.T) {
 	if os.Getenv("RECLAIM_HELPER") != "" {
 		var l List
 		ts := unix.Timespec{Sec: 2}
-		l.ops = append(l.ops, op{nr: unix.SYS_NANOSLEEP, a1: uintptr(unsafe.Pointer(&ts))})
+		sleep(&l, &ts)
 		l.Unlink(os.Getenv("RECLAIM_HELPER"))
 		if l.Detach() <= 0 {
 			os.Exit(3)
@@ -147,6 +147,26 @@ func TestDetachOutlivesCaller(t *testing.T) {
 	}
 }
 
+// sleep adds to l a step that sleeps for ts.
+func sleep(l *List, ts *unix.Timespec) {
+	l.ops = append(l.ops, op{nr: unix.SYS_NANOSLEEP, a1: uintptr(unsafe.Pointer(ts))})
+}
+
+// fileAndPipe makes file name in a new directory, and a pipe whose read end
+// closes when the test ends.
+func fileAndPipe(t *testing.T, name string) (file string, r, w *os.File) {
+	file = filepath.Join(t.TempDir(), name)
+	if err := os.WriteFile(file, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	r, w, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { r.Close() })
+	return file, r, w
+}
+
 // TestDetachHold: a held file stays open in the detached process through
 // its removals, and only there: the read end of a held pipe sees its end
 // once the list is done.
@@ -154,18 +174,10 @@ func TestDetachHold(t *testing.T) {
 	if !detaches(t) {
 		return
 	}
-	marker := filepath.Join(t.TempDir(), "marker")
-	if err := os.WriteFile(marker, nil, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	r, w, err := os.Pipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer r.Close()
+	marker, r, w := fileAndPipe(t, "marker")
 	var l List
 	ts := unix.Timespec{Nsec: 200e6}
-	l.ops = append(l.ops, op{nr: unix.SYS_NANOSLEEP, a1: uintptr(unsafe.Pointer(&ts))})
+	sleep(&l, &ts)
 	l.Unlink(marker)
 	l.Hold(w)
 	start := time.Now()
@@ -195,21 +207,13 @@ func TestDetachRelease(t *testing.T) {
 	if !detaches(t) {
 		return
 	}
-	dir := t.TempDir()
-	before, after := filepath.Join(dir, "before"), filepath.Join(dir, "after")
-	if err := os.WriteFile(before, nil, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	r, w, err := os.Pipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer r.Close()
+	before, r, w := fileAndPipe(t, "before")
+	after := filepath.Join(filepath.Dir(before), "after")
 	var l List
 	ts := unix.Timespec{Nsec: 300e6}
 	l.Hold(w)
 	l.Release()
-	l.ops = append(l.ops, op{nr: unix.SYS_NANOSLEEP, a1: uintptr(unsafe.Pointer(&ts))})
+	sleep(&l, &ts)
 	l.Rename(before, after)
 	start := time.Now()
 	pid := l.Detach()
