@@ -18,9 +18,9 @@ import (
 // returns. The container's directory and runtime state are renamed away
 // first; a writable layer the container wrote to is emptied here, since
 // only known entries go later. The directory itself is kept for a new
-// container when fewer than maxRecycled are (recycle_linux.go). It
-// returns false, having changed nothing,
-// when the container still has processes: the caller removes it.
+// container while fewer than maxRecycled are (recycle_linux.go). It
+// returns false, having changed nothing, when the container still has
+// processes: the caller removes it.
 func (c *Containers) removeLater(rec *Record) (bool, error) {
 	var l reclaim.List
 	if !c.runtime().Reclaim(rec.ID, &l) {
