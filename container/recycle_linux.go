@@ -15,10 +15,11 @@ import (
 // detached process that removes a container (removeLater) empties its
 // directory of what was the container's own (its record and log, and what
 // overlayfs left in the work directory; the writable layer is emptied
-// before) and, once the container's mount namespace is gone, renames what
-// is left into <root>/containers/.recycled: the mount point of the root
-// filesystem, the empty writable layer and work directory, and the /etc
-// files and config.json, which Create writes over.
+// before; config.json, which holds its environment, is emptied) and, once
+// the container's mount namespace is gone, renames what is left into
+// <root>/containers/.recycled: the mount point of the root filesystem, the
+// empty writable layer and work directory, and the /etc files and
+// config.json, which Create writes over.
 
 // recycledDir holds the kept directories; isID refuses its name, so that
 // no listing sees it.

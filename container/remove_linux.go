@@ -47,6 +47,9 @@ func (c *Containers) removeLater(rec *Record) (bool, error) {
 		for _, e := range ownEntries {
 			addRemoval(&l, gone, e)
 		}
+		// The spec holds the container's environment: emptied, not
+		// left for whoever reads the kept directory.
+		l.Truncate(filepath.Join(gone, "config.json"))
 		l.Release()
 		l.Rename(gone, keep)
 	} else {

@@ -139,7 +139,7 @@ func (e *env) containerDirs() []string {
 }
 
 // checkRecycled checks that the directories kept in dir have no record or
-// log, and an empty writable layer and work directory.
+// log, an empty writable layer and work directory, and an empty spec.
 func (e *env) checkRecycled(dir string) {
 	e.t.Helper()
 	kept, _ := os.ReadDir(dir)
@@ -153,6 +153,9 @@ func (e *env) checkRecycled(dir string) {
 			if ents, _ := os.ReadDir(filepath.Join(dir, k.Name(), d)); len(ents) > 0 {
 				e.t.Errorf("kept directory %s: %s is not empty: %v", k.Name(), d, ents)
 			}
+		}
+		if b, _ := os.ReadFile(filepath.Join(dir, k.Name(), "config.json")); len(b) > 0 {
+			e.t.Errorf("kept directory %s holds the spec of the container it was", k.Name())
 		}
 	}
 }
@@ -574,8 +577,11 @@ func TestRunMonitorKilled(t *testing.T) {
 		t.Errorf("the container still runs without its monitor, but inspect says %v", st)
 	}
 	syscall.Kill(pid, syscall.SIGKILL)
+	// Dead once a zombie or reaped: an exiting process has lost its root
+	// before, while it tears its namespaces down.
 	for i := 0; i < 100; i++ {
-		if _, err := os.Stat("/proc/" + strconv.Itoa(pid) + "/root/probe"); err != nil {
+		b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+		if s := string(b); err != nil || strings.HasPrefix(s[strings.LastIndexByte(s, ')')+1:], " Z") {
 			break
 		}
 		time.Sleep(20 * time.Millisecond)

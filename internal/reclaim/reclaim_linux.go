@@ -66,6 +66,12 @@ func (l *List) Rename(oldpath, newpath string) {
 	l.ops = append(l.ops, op{unix.SYS_RENAME, uintptr(unsafe.Pointer(&o[0])), uintptr(unsafe.Pointer(&n[0])), 0})
 }
 
+// Truncate adds the emptying of file path, which keeps it.
+func (l *List) Truncate(path string) {
+	b := l.path(path)
+	l.ops = append(l.ops, op{unix.SYS_TRUNCATE, uintptr(unsafe.Pointer(&b[0])), 0, 0})
+}
+
 // Len is the number of steps in l.
 func (l *List) Len() int { return len(l.ops) }
 
@@ -103,6 +109,9 @@ func (l *List) Remove() error {
 		case unix.SYS_RENAME:
 			oldpath, newpath := next(), next()
 			fail("rename", oldpath, unix.Rename(oldpath, newpath))
+		case unix.SYS_TRUNCATE:
+			p := next()
+			fail("truncate", p, unix.Truncate(p, 0))
 		default:
 			p := next()
 			fail("remove", p, unix.Unlinkat(unix.AT_FDCWD, p, int(o.a3)))

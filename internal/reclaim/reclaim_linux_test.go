@@ -16,7 +16,7 @@ import (
 
 // tree makes dir/a/b/f, dir/a/g and dir/keep/k, and returns the list
 // removing all but keep's file, deepest first (keep stays, being not
-// empty), and then renaming that file to keep/moved.
+// empty), and then emptying that file and renaming it to keep/moved.
 func tree(t *testing.T) (string, *List) {
 	dir := t.TempDir()
 	for _, d := range []string{"a/b", "keep"} {
@@ -36,6 +36,7 @@ func tree(t *testing.T) (string, *List) {
 	l.Unlink(filepath.Join(dir, "a/g"))
 	l.Unlink(filepath.Join(dir, "a/missing"))
 	l.Rmdir(filepath.Join(dir, "a"))
+	l.Truncate(filepath.Join(dir, "keep/k"))
 	l.Rename(filepath.Join(dir, "keep/k"), filepath.Join(dir, "keep/moved"))
 	return dir, &l
 }
@@ -61,6 +62,8 @@ func TestRemove(t *testing.T) {
 	}
 	if got := entries(t, dir); len(got) != 2 || got[0] != "keep" || got[1] != "keep/moved" {
 		t.Errorf("left %v, want keep and keep/moved", got)
+	} else if b, _ := os.ReadFile(filepath.Join(dir, "keep/moved")); len(b) != 0 {
+		t.Errorf("keep/moved holds %q, want it emptied", b)
 	}
 }
 
@@ -93,6 +96,8 @@ func TestDetach(t *testing.T) {
 	}
 	if got := entries(t, dir); len(got) != 2 || got[0] != "keep" || got[1] != "keep/moved" {
 		t.Errorf("left %v, want keep and keep/moved", got)
+	} else if b, _ := os.ReadFile(filepath.Join(dir, "keep/moved")); len(b) != 0 {
+		t.Errorf("keep/moved holds %q, want it emptied", b)
 	}
 	// This process's memory and files are its own still.
 	if _, err := os.Stat(dir); err != nil {
