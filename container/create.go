@@ -130,8 +130,11 @@ func (c *Containers) Create(ctx context.Context, src *Source, opts *Options, joi
 		}
 	}()
 	if !c.takeRecycled(dir) {
-		if err := os.MkdirAll(c.dir(), 0o711); err != nil {
-			return nil, err
+		if _, err := os.Lstat(c.dir()); errors.Is(err, fs.ErrNotExist) {
+			if err := os.MkdirAll(c.dir(), 0o711); err != nil {
+				return nil, err
+			}
+			c.spreadContainers()
 		}
 		if err := os.Mkdir(dir, 0o711); err != nil {
 			return nil, err

@@ -5,6 +5,8 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+
+	"golang.org/x/sys/unix"
 )
 
 // A removed container's directory is kept for a new container to take,
@@ -20,6 +22,30 @@ import (
 // <root>/containers/.recycled: the mount point of the root filesystem, the
 // empty writable layer and work directory, and the /etc files and
 // config.json, which Create writes over.
+
+// Container directories are unrelated to one another, and
+// <root>/containers is marked so (ext4's T attribute, which the root of a
+// filesystem has): the Orlov allocator then places each new one in a block
+// group of its own choosing rather than in its parent's, where builds and
+// tests (in /tmp, say) make and remove their files. The inodes a kept
+// directory frees at every use (overlayfs's work directory, chiefly) then
+// stay in a group of their own.
+
+// fsTopdirFl is FS_TOPDIR_FL (linux/fs.h), the T attribute.
+const fsTopdirFl = 0x00020000
+
+// spreadContainers marks <root>/containers as the top of unrelated
+// directory trees, on filesystems that know the attribute.
+func (c *Containers) spreadContainers() {
+	fd, err := unix.Open(c.dir(), unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return
+	}
+	defer unix.Close(fd)
+	if flags, err := unix.IoctlGetInt(fd, unix.FS_IOC_GETFLAGS); err == nil && flags&fsTopdirFl == 0 {
+		unix.IoctlSetPointerInt(fd, unix.FS_IOC_SETFLAGS, flags|fsTopdirFl)
+	}
+}
 
 // recycledDir holds the kept directories; isID refuses its name, so that
 // no listing sees it.
@@ -56,6 +82,7 @@ func (c *Containers) takeRecycled(dir string) bool {
 func (c *Containers) recycleTarget(id string) (string, bool) {
 	ents, err := os.ReadDir(c.recycled())
 	if errors.Is(err, fs.ErrNotExist) {
+		c.spreadContainers() // a root made before containers were spread
 		err = os.Mkdir(c.recycled(), 0o711)
 	}
 	if err != nil && !errors.Is(err, fs.ErrExist) || len(ents) >= maxRecycled {

@@ -6,6 +6,10 @@ import (
 	"strconv"
 	"syscall"
 	"testing"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/tabula-dev/tabula/internal/testenv"
 )
 
 // keptDir makes a directory as removeLater keeps one at path, with files
@@ -77,5 +81,32 @@ func TestRecycle(t *testing.T) {
 		if _, err := os.Lstat(c.Dir("other")); !os.IsNotExist(err) {
 			t.Errorf("a kept directory holding %v left at the new container's place: %v", dirty, err)
 		}
+	}
+}
+
+// TestSpreadContainers marks the containers directory as the top of
+// unrelated directory trees (ext4's T attribute), once.
+func TestSpreadContainers(t *testing.T) {
+	c := &Containers{Root: t.TempDir()}
+	if err := os.MkdirAll(c.dir(), 0o711); err != nil {
+		t.Fatal(err)
+	}
+	flags := func() int {
+		fd, err := unix.Open(c.dir(), unix.O_RDONLY|unix.O_DIRECTORY, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer unix.Close(fd)
+		f, err := unix.IoctlGetInt(fd, unix.FS_IOC_GETFLAGS)
+		testenv.Require(t, err == nil, "the filesystem of %s has no inode attributes (FS_IOC_GETFLAGS: %v)", c.dir(), err)
+		return f
+	}
+	if flags()&fsTopdirFl != 0 {
+		t.Fatal("a new directory is marked already")
+	}
+	c.spreadContainers()
+	c.spreadContainers()
+	if flags()&fsTopdirFl == 0 {
+		t.Error("spreadContainers did not mark the containers directory")
 	}
 }
